@@ -1,0 +1,255 @@
+"""Settings for the clinic lab-kit portal.
+
+Every setting is read here, once, from the environment (or an optional `.env`
+file at the repository root), with a default that is safe for local use. The
+README's "Configuration" table lists them all; `.env.example` is the template.
+
+Docs: https://docs.djangoproject.com/en/5.2/ref/settings/ and
+https://django-environ.readthedocs.io/
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+# A `.env` file never overrides variables already set in the environment.
+if (BASE_DIR / ".env").is_file():
+    env.read_env(str(BASE_DIR / ".env"))
+
+# --- Core -------------------------------------------------------------------
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+_DEV_SECRET_KEY = "django-insecure-local-development-only-never-use-in-production"  # noqa: S105
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)
+if not DEBUG and (
+    SECRET_KEY == _DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50
+):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set to a random value of at least 50 characters "
+        "when DJANGO_DEBUG is off (python -c 'import secrets; print(secrets.token_urlsafe(64))')."
+    )
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# Shown in page titles and in emails to patients.
+CLINIC_NAME = env.str("CLINIC_NAME", default="Demo Clinic")
+
+# The admin lives under a path of its own so it can be moved off the default.
+ADMIN_URL = env.str("DJANGO_ADMIN_URL", default="admin/").strip("/") + "/"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "bootstrap",  # django-bootstrap-static: Bootstrap's dist files, served locally
+    "portal.core",
+    "portal.accounts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.core.context_processors.portal",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+# SQLite under var/ by default; PostgreSQL in production via DATABASE_URL.
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # WAL lets the web server, the worker and beat read while one writes;
+    # IMMEDIATE makes writers queue on the lock instead of failing mid-transaction.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache --------------------------------------------------------------------
+# Shared by every web and worker process (the upstream token lives here), so the
+# default is the database cache, which needs no daemon; Redis in production.
+
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://portal_cache")}
+
+# --- Auth -------------------------------------------------------------------
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Internationalisation -----------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+# The clinic's time zone: every date a staff member sees is shown in it.
+TIME_ZONE = env.str("TIME_ZONE", default="America/Chicago")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=VAR_DIR / "staticfiles")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        # Hashed names and compression in production; plain files while developing.
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_MANIFEST_STRICT = False
+
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+# --- Email --------------------------------------------------------------------
+# Files under var/mail/ by default so a person can read what was sent; SMTP in
+# production (smtp+tls://user:password@host:587).
+
+vars().update(env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clinic Lab Portal <no-reply@clinic.example>")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+
+# --- Security -----------------------------------------------------------------
+# Django's deployment checklist: https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    # Only when a proxy we control sets this header; see the deployment docs.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Celery -------------------------------------------------------------------
+# The default broker keeps messages as files under var/celery/, so a fresh
+# machine needs no Redis; production sets CELERY_BROKER_URL=redis://... or amqp://...
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "celery" / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "out"),
+        "data_folder_out": str(_broker_dir / "out"),
+        "control_folder": str(_broker_dir / "control"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=3.0)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
+
+# --- The lab partner's API (see ../shared/upstream/NOTES.md) -----------------
+
+EVERLYWELL_API_URL = env.str("EVERLYWELL_API_URL", default="https://secure.everlywell.com/aapi").rstrip("/")
+EVERLYWELL_AUTH_URL = env.str("EVERLYWELL_AUTH_URL", default="https://auth.everlywell.com/api").rstrip("/")
+EVERLYWELL_CLIENT_ID = env.str("EVERLYWELL_CLIENT_ID", default="")
+EVERLYWELL_CLIENT_SECRET = env.str("EVERLYWELL_CLIENT_SECRET", default="")
+# Used when the token is not a JWT with an `exp` claim (NOTES.md point 2).
+EVERLYWELL_TOKEN_LIFETIME = env.int("EVERLYWELL_TOKEN_LIFETIME", default=3600)
+# Refresh this many seconds before the token expires.
+EVERLYWELL_TOKEN_REFRESH_MARGIN = env.int("EVERLYWELL_TOKEN_REFRESH_MARGIN", default=60)
+# `ms` (as the reference's example) or `s` (as its table); NOTES.md point 8.
+EVERLYWELL_DOB_UNIT = env.str("EVERLYWELL_DOB_UNIT", default="ms")
+# Send ZIP codes as strings (keeps leading zeros) instead of ints; NOTES.md point 10.
+EVERLYWELL_ZIP_AS_STRING = env.bool("EVERLYWELL_ZIP_AS_STRING", default=False)
+EVERLYWELL_CONNECT_TIMEOUT = env.float("EVERLYWELL_CONNECT_TIMEOUT", default=3.05)
+EVERLYWELL_READ_TIMEOUT = env.float("EVERLYWELL_READ_TIMEOUT", default=15.0)
+# Retries of a call that surely did not arrive / is safe to repeat, and their budget.
+EVERLYWELL_MAX_RETRIES = env.int("EVERLYWELL_MAX_RETRIES", default=3)
+EVERLYWELL_RETRY_BUDGET = env.float("EVERLYWELL_RETRY_BUDGET", default=30.0)
+EVERLYWELL_RETRY_AFTER_CAP = env.float("EVERLYWELL_RETRY_AFTER_CAP", default=30.0)
+# Calls in flight at once from one worker process: bounded so the partner is never flooded.
+EVERLYWELL_CONCURRENCY = env.int("EVERLYWELL_CONCURRENCY", default=8)
+if not 1 <= EVERLYWELL_CONCURRENCY <= 32:
+    raise ImproperlyConfigured("EVERLYWELL_CONCURRENCY must be between 1 and 32.")
+
+# --- Logging ------------------------------------------------------------------
+# Log lines carry ids, never patient data (names, emails, dates of birth, phones,
+# addresses) nor request or response bodies.
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django logs the full URL of 4xx/5xx requests; URLs never carry PHI here.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+}
