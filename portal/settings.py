@@ -47,7 +47,7 @@ CLINIC_NAME = env.str("CLINIC_NAME", default="Demo Clinic")
 ADMIN_URL = env.str("DJANGO_ADMIN_URL", default="admin/").strip("/") + "/"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.accounts.apps.PortalAdminConfig",  # django.contrib.admin, site requiring 2FA
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +58,10 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "bootstrap",  # django-bootstrap-static: Bootstrap's dist files, served locally
+    "axes",  # django-axes: login lockout after repeated failures
+    "django_otp",  # django-otp: two-factor authentication (TOTP)
+    "django_otp.plugins.otp_totp",
+    "csp",  # django-csp: Content-Security-Policy header
     "portal.core",
     "portal.accounts",
 ]
@@ -65,13 +69,21 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The portal's safeguards for signed-in people: see portal/accounts/middleware.py.
+    "portal.accounts.middleware.NoStoreForAuthenticatedMiddleware",
+    "portal.accounts.middleware.SessionTimeoutMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "portal.accounts.middleware.TwoFactorRequiredMiddleware",
+    # Last, as django-axes asks: turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -193,6 +205,64 @@ if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     # Only when a proxy we control sets this header; see the deployment docs.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# django-axes first: it refuses a locked-out attempt before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Automatic logoff (HIPAA 164.312(a)(2)(iii)), by
+# portal.accounts.middleware.SessionTimeoutMiddleware: after this many seconds
+# without a request (sliding)...
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=15 * 60)
+# ...and, whatever the activity, this many seconds after sign-in.
+SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", default=12 * 3600)
+if not 0 < SESSION_IDLE_TIMEOUT <= SESSION_ABSOLUTE_TIMEOUT:
+    raise ImproperlyConfigured("SESSION_IDLE_TIMEOUT must be positive and at most SESSION_ABSOLUTE_TIMEOUT.")
+# The stored session expires at the cap as well, and the cookie with the browser.
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# Login lockout (django-axes, https://django-axes.readthedocs.io/): AXES_FAILURE_LIMIT
+# failed sign-ins for one username from one address lock that pair out for
+# AXES_COOLOFF_MINUTES (0: until an admin resets it, in admin under "Access
+# attempts" or with `manage.py axes_reset_username USERNAME`). Keyed on the pair, so
+# an attacker elsewhere cannot lock a person out, nor anyone lock out a whole clinic.
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = "portal.accounts.lockout.cool_off"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "portal.accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "portal.accounts.lockout.client_ip_address"
+# Reverse proxies in front of the portal that append to X-Forwarded-For (0: none,
+# the socket's address is the client's). Set it exactly: too high lets clients
+# choose their own address.
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+
+# Two-factor authentication (django-otp, TOTP; https://django-otp-official.readthedocs.io/):
+# always for admins, and for clinic staff when this is on.
+REQUIRE_2FA_FOR_STAFF = env.bool("REQUIRE_2FA_FOR_STAFF", default=not DEBUG)
+OTP_TOTP_ISSUER = f"{CLINIC_NAME} lab-kit portal"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Content-Security-Policy (django-csp 4, https://django-csp.readthedocs.io/): only
+# our own scripts, styles and images (plus data: images, which Bootstrap's CSS uses
+# for its icons); no plugins, no <base>, no framing, forms post only to us.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
 # --- Celery -------------------------------------------------------------------
 # The default broker keeps messages as files under var/celery/, so a fresh
 # machine needs no Redis; production sets CELERY_BROKER_URL=redis://... or amqp://...
@@ -253,3 +323,17 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
+
+# --- Transport security -------------------------------------------------------
+# Patient data goes to the partner over TLS only: with DEBUG off the portal refuses
+# to start with a non-https partner URL. EVERLYWELL_ALLOW_INSECURE_URLS is for tests
+# and the local sandbox only (`make run` sets DJANGO_DEBUG=True and needs no flag).
+
+EVERLYWELL_ALLOW_INSECURE_URLS = env.bool("EVERLYWELL_ALLOW_INSECURE_URLS", default=False)
+if not DEBUG and not EVERLYWELL_ALLOW_INSECURE_URLS:
+    for _name, _url in (
+        ("EVERLYWELL_API_URL", EVERLYWELL_API_URL),
+        ("EVERLYWELL_AUTH_URL", EVERLYWELL_AUTH_URL),
+    ):
+        if not _url.lower().startswith("https://"):
+            raise ImproperlyConfigured(f"{_name} must be an https:// URL when DJANGO_DEBUG is off.")

@@ -14,6 +14,8 @@ import pytest
 
 from portal.accounts.roles import ADMINS, CLINIC_STAFF
 
+pytest_plugins = ["tests.partner"]
+
 _LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost", "0.0.0.0"}  # noqa: S104
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -100,5 +102,13 @@ def staff_client(client, staff_user):
 
 @pytest.fixture
 def admin_client_(client, admin_user):
+    """An admin signed in with password and second factor (admin requires both)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=admin_user, name="Test authenticator", confirmed=True)
     client.force_login(admin_user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
     return client
