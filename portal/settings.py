@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "csp",  # django-csp: Content-Security-Policy header
     "portal.core",
     "portal.accounts",
+    "portal.upstream",
 ]
 
 MIDDLEWARE = [
