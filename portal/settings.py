@@ -65,6 +65,11 @@ INSTALLED_APPS = [
     "portal.core",
     "portal.accounts",
     "portal.upstream",
+    "portal.patients",
+    "portal.orders",
+    "portal.kits",
+    "portal.results",
+    "portal.notifications",
 ]
 
 MIDDLEWARE = [
@@ -282,6 +287,24 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=3.0)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# Tasks are acknowledged after they ran, and handed back if the worker dies, so a
+# killed worker loses nothing; every task is written to be safe to run twice.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request that enqueues while the broker is down gives up fast; the record
+# is saved and the periodic sweep sends it later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+if CELERY_BROKER_URL.startswith(("redis", "rediss")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 3, "socket_timeout": 10}
 
 # --- The lab partner's API (see ../shared/upstream/NOTES.md) -----------------
 
@@ -307,6 +330,37 @@ EVERLYWELL_RETRY_AFTER_CAP = env.float("EVERLYWELL_RETRY_AFTER_CAP", default=30.
 EVERLYWELL_CONCURRENCY = env.int("EVERLYWELL_CONCURRENCY", default=8)
 if not 1 <= EVERLYWELL_CONCURRENCY <= 32:
     raise ImproperlyConfigured("EVERLYWELL_CONCURRENCY must be between 1 and 32.")
+
+# --- Portal behaviour ---------------------------------------------------------
+
+# Youngest patient an at-home kit may be registered to (0 turns the check off).
+PATIENT_MIN_AGE = env.int("PATIENT_MIN_AGE", default=18)
+# Seconds between two polls of one pending result at first, and the cap the
+# back-off grows to for results that stay pending (NOTES.md point 14).
+RESULT_POLL_INTERVAL = env.int("RESULT_POLL_INTERVAL", default=300)
+RESULT_POLL_MAX_INTERVAL = env.int("RESULT_POLL_MAX_INTERVAL", default=6 * 3600)
+ORDER_POLL_INTERVAL = env.int("ORDER_POLL_INTERVAL", default=900)
+# Results pending longer than this many days since registration are "overdue".
+RESULT_OVERDUE_AFTER = env.int("RESULT_OVERDUE_AFTER", default=10)
+# Rows one poll run claims at most, and how long a claim lasts before another
+# poller may take it over (a worker killed mid-batch loses nothing).
+POLL_BATCH_SIZE = env.int("POLL_BATCH_SIZE", default=200)
+POLL_CLAIM_SECONDS = env.int("POLL_CLAIM_SECONDS", default=300)
+# A submission still "being sent" after this many seconds had its worker die:
+# its outcome is unknown, so it is marked for review, never resent blindly.
+SUBMISSION_STALE_AFTER = env.int("SUBMISSION_STALE_AFTER", default=600)
+# The link patients follow to see their results, and the clinic's contact line.
+RESULTS_VIEW_URL = env.str("RESULTS_VIEW_URL", default="https://results.clinic.example/")
+CLINIC_CONTACT = env.str("CLINIC_CONTACT", default="Call us at (555) 010-0000, Monday to Friday, 9am-5pm.")
+CLINIC_REPLY_TO = env.str("CLINIC_REPLY_TO", default="")
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+
+# Periodic work (Celery beat). Intervals in seconds.
+CELERY_BEAT_SCHEDULE = {
+    "poll-results": {"task": "portal.results.tasks.results_poll_task", "schedule": float(RESULT_POLL_INTERVAL)},
+    "poll-orders": {"task": "portal.orders.tasks.orders_poll_task", "schedule": float(ORDER_POLL_INTERVAL)},
+    "sweep-submissions": {"task": "portal.core.tasks.sweep_task", "schedule": 60.0},
+}
 
 # --- Logging ------------------------------------------------------------------
 # Log lines carry ids, never patient data (names, emails, dates of birth, phones,

@@ -10,7 +10,9 @@ from __future__ import annotations
 CLINIC_STAFF = "Clinic staff"
 ADMINS = "Admins"
 
-# "app_label.codename" of every permission the clinic staff role holds.
+# "app_label.codename" of every permission the clinic staff role holds; the
+# latest list lives in the newest migration that calls `sync_roles`
+# (portal/core/migrations/0003_staff_permissions.py).
 STAFF_PERMISSIONS: list[str] = [
     "accounts.use_staff_site",
 ]

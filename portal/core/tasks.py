@@ -1,0 +1,15 @@
+"""Periodic housekeeping: nothing saved is ever left behind."""
+
+import logging
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def sweep_task() -> dict:
+    """Mark interrupted submissions for review; send what a lost task left queued or failed."""
+    from portal.core.sweep import sweep
+
+    return sweep()

@@ -1,0 +1,116 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from portal.core.states import Status
+from portal.notifications.models import Notification
+from portal.results.models import Result
+from portal.results.services import (
+    next_poll_delay,
+    result_apply_state,
+    result_refresh,
+    results_claim_due,
+    results_poll_due,
+)
+from portal.upstream.errors import UpstreamNotFound
+from tests.factories import ResultFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_ready_creates_exactly_one_notification_even_if_seen_twice(django_capture_on_commit_callbacks):
+    result = ResultFactory()
+    with django_capture_on_commit_callbacks() as callbacks:
+        result_apply_state(result_id=result.pk, state="ready", raw={"id": 1, "state": "ready"})
+        result_apply_state(result_id=result.pk, state="ready", raw={"id": 1, "state": "ready"})
+    result.refresh_from_db()
+    assert result.status == Status.READY and result.ready_at is not None
+    assert result.next_poll_at is None
+    assert Notification.objects.filter(result=result).count() == 1
+    assert len(callbacks) == 1  # one send task enqueued, after commit
+
+
+def test_a_ready_result_never_goes_back_to_pending():
+    result = ResultFactory()
+    result_apply_state(result_id=result.pk, state="ready", raw={})
+    result_apply_state(result_id=result.pk, state="processing", raw={})
+    result.refresh_from_db()
+    assert result.status == Status.READY and result.state == "ready"
+
+
+def test_unknown_state_is_stored_and_polled_again():
+    result = ResultFactory()
+    result_apply_state(result_id=result.pk, state="quality_review", raw={})
+    result.refresh_from_db()
+    assert (result.state, result.status) == ("quality_review", Status.UNKNOWN)
+    assert result.next_poll_at is not None
+
+
+def test_backoff_is_frequent_first_then_slower_and_capped(settings):
+    settings.RESULT_POLL_INTERVAL = 300
+    settings.RESULT_POLL_MAX_INTERVAL = 3600
+    now = timezone.now()
+    first = next_poll_delay(poll_count=1, registered_at=now, now=now).total_seconds()
+    later = next_poll_delay(poll_count=30, registered_at=now, now=now).total_seconds()
+    much_later = next_poll_delay(poll_count=500, registered_at=now, now=now).total_seconds()
+    assert 270 <= first <= 330
+    assert later > first * 1.5
+    assert much_later <= 3600 * 1.1
+    overdue = next_poll_delay(poll_count=1, registered_at=now - dt.timedelta(days=30), now=now).total_seconds()
+    assert overdue >= 3600 * 0.9
+
+
+def test_claim_takes_due_rows_once_until_the_lease_ends(settings):
+    settings.POLL_CLAIM_SECONDS = 60
+    due = [ResultFactory() for _ in range(3)]
+    ResultFactory(next_poll_at=timezone.now() + dt.timedelta(hours=1))
+    ResultFactory(status=Status.READY, state="ready", ready_at=timezone.now())
+    first = results_claim_due(limit=10)
+    assert sorted(first) == sorted(r.pk for r in due)
+    assert results_claim_due(limit=10) == []  # another poller finds nothing to take
+    later = timezone.now() + dt.timedelta(seconds=61)
+    assert sorted(results_claim_due(limit=10, now=later)) == sorted(first)  # lease ended: taken over
+
+
+def test_claim_respects_the_batch_size():
+    for _ in range(5):
+        ResultFactory()
+    assert len(results_claim_due(limit=2)) == 2
+
+
+def test_poll_cycle_moves_due_results_and_counts(partner):
+    results = [ResultFactory() for _ in range(4)]
+    partner.get_result_any(state="ready")
+    report = results_poll_due(limit=10, concurrency=2)
+    assert (report.claimed, report.polled, report.failed, report.became_ready) == (4, 4, 0, 4)
+    assert all(r.status == Status.READY for r in Result.objects.all())
+    assert Notification.objects.count() == len(results)
+    assert results_poll_due(limit=10).claimed == 0
+
+
+def test_poll_errors_are_kept_and_retried_later(partner):
+    result = ResultFactory()
+    partner.get_result(result.upstream_id, status=404, json={"error": "not found"})
+    report = results_poll_due(limit=10)
+    assert report.failed == 1
+    result.refresh_from_db()
+    assert result.last_error_class == "UpstreamNotFound"
+    assert result.next_poll_at > timezone.now()
+    assert result.claimed_until is None
+
+
+def test_malformed_body_is_an_error_not_a_crash(partner):
+    result = ResultFactory()
+    partner.get_result(result.upstream_id, body='{"id": 1, "state": "ready",}', content_type="application/json")
+    report = results_poll_due(limit=10)
+    assert report.errors == {"UpstreamProtocolError": 1}
+
+
+def test_refresh_raises_for_staff_and_records_the_error(partner, staff_user):
+    result = ResultFactory()
+    partner.get_result(result.upstream_id, status=404, json={})
+    with pytest.raises(UpstreamNotFound):
+        result_refresh(result_id=result.pk, actor=staff_user)
+    result.refresh_from_db()
+    assert result.last_error_class == "UpstreamNotFound"
