@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "crispy_forms",
     "crispy_bootstrap5",
+    "django_filters",
     "bootstrap",  # django-bootstrap-static: Bootstrap's dist files, served locally
     "axes",  # django-axes: login lockout after repeated failures
     "django_otp",  # django-otp: two-factor authentication (TOTP)
