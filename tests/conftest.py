@@ -14,7 +14,7 @@ import pytest
 
 from portal.accounts.roles import ADMINS, CLINIC_STAFF
 
-pytest_plugins = ["tests.partner"]
+pytest_plugins = ["tests.partner", "tests.sandbox_fixtures"]
 
 _LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost", "0.0.0.0"}  # noqa: S104
 _real_connect = socket.socket.connect

@@ -105,18 +105,14 @@ class EverlywellClient:
             client_id, secret = self._credentials()
             if not client_id or not secret:
                 raise UpstreamAuthFailed("EVERLYWELL_CLIENT_ID and EVERLYWELL_CLIENT_SECRET are not set")
-            response = self._transport.send(
-                "GET", self.auth_url + TOKEN_PATH, state=call, auth=(client_id, secret)
-            )
+            response = self._transport.send("GET", self.auth_url + TOKEN_PATH, state=call, auth=(client_id, secret))
             if response.status_code in (401, 403):
                 raise UpstreamAuthFailed(
                     f"the partner refused our client credentials (HTTP {response.status_code})",
                     status=response.status_code,
                 )
             value = payloads.parse_token(self._json(response, operation="issue_token", method="GET"))
-            expires_at = token_expiry(
-                value, now=self._clock(), default_lifetime=settings.EVERLYWELL_TOKEN_LIFETIME
-            )
+            expires_at = token_expiry(value, now=self._clock(), default_lifetime=settings.EVERLYWELL_TOKEN_LIFETIME)
             return Token(value=value, expires_at=expires_at)
 
     def create_order(self, order: OrderIn) -> UpstreamOrder:
@@ -181,6 +177,8 @@ class EverlywellClient:
         """The body of a 2xx answer, or the error its status code means."""
         status = response.status_code
         if 200 <= status < 300:
+            if method == "POST":
+                return _created(payloads.loads, response.content)
             return payloads.loads(response.content)
         if status == 404:
             raise UpstreamNotFound(
@@ -196,9 +194,7 @@ class EverlywellClient:
             )
         # 1xx/3xx: nothing the contract allows (redirects are not followed).
         if method == "POST":
-            raise UpstreamOutcomeUnknown(
-                f"unexpected HTTP {status} to {operation}; not repeated", status=status
-            )
+            raise UpstreamOutcomeUnknown(f"unexpected HTTP {status} to {operation}; not repeated", status=status)
         raise UpstreamProtocolError(f"unexpected HTTP {status} to {operation}", status=status)
 
     def close(self) -> None:
@@ -207,16 +203,14 @@ class EverlywellClient:
             self.session.close()
 
 
-def _created(parse, data: dict[str, Any], **kwargs):
-    """Parse the answer to a POST. The record exists upstream by now: if its answer
-    is unreadable, the caller cannot link it, so the outcome counts as unknown
-    (never "try again", which would create a duplicate)."""
+def _created(parse, data, **kwargs):
+    """Parse the 2xx answer to a POST. The record exists upstream by now: if its
+    answer is unreadable, the caller cannot link it, so the outcome counts as
+    unknown (never "try again", which would create a duplicate)."""
     try:
         return parse(data, **kwargs)
     except UpstreamProtocolError as exc:
-        raise UpstreamOutcomeUnknown(
-            f"the partner accepted the request but its answer is unusable: {exc}"
-        ) from None
+        raise UpstreamOutcomeUnknown(f"the partner accepted the request but its answer is unusable: {exc}") from None
 
 
 def _path_id(value: int) -> int:

@@ -158,9 +158,7 @@ def parse_token(data: dict[str, Any]) -> str:
     return token.strip()
 
 
-def parse_order(
-    data: dict[str, Any], *, expected_id: int | None = None, state_required: bool
-) -> UpstreamOrder:
+def parse_order(data: dict[str, Any], *, expected_id: int | None = None, state_required: bool) -> UpstreamOrder:
     """An order: `{"id", "amount"}` on create, `{"id", "state"}` on get."""
     order_id = _id(data, "id", expected=expected_id)
     state = _state(data) if state_required or data.get("state") is not None else None
@@ -178,9 +176,7 @@ def parse_registration(data: dict[str, Any]) -> UpstreamRegistration:
     if not isinstance(kit_id, str) or not kit_id:
         raise UpstreamProtocolError("the registration has no kit_id")
     user_id = _id(data, "user_id") if data.get("user_id") is not None else None
-    return UpstreamRegistration(
-        id=_id(data, "id"), state=_state(data), kit_id=kit_id, user_id=user_id, raw=data
-    )
+    return UpstreamRegistration(id=_id(data, "id"), state=_state(data), kit_id=kit_id, user_id=user_id, raw=data)
 
 
 def parse_result(data: dict[str, Any], *, expected_id: int | None = None) -> UpstreamResult:

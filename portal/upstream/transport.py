@@ -181,9 +181,7 @@ class Transport:
             retry += 1
             self._sleep(delay)
 
-    def _attempt(
-        self, method, url, policy, state, headers, body, auth, repeatable
-    ) -> requests.Response | _Retry:
+    def _attempt(self, method, url, policy, state, headers, body, auth, repeatable) -> requests.Response | _Retry:
         """One attempt: a response to interpret, or a `_Retry` (the error to raise if
         no retry follows). Raises `UpstreamOutcomeUnknown` when a POST must not be repeated."""
         if not self._slots.acquire(timeout=policy.patience):

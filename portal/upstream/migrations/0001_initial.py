@@ -15,9 +15,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
                 ("operation", models.CharField(max_length=40)),
@@ -36,9 +34,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "status_code",
-                    models.PositiveSmallIntegerField(
-                        blank=True, help_text="Last HTTP status seen", null=True
-                    ),
+                    models.PositiveSmallIntegerField(blank=True, help_text="Last HTTP status seen", null=True),
                 ),
                 (
                     "outcome",
@@ -63,9 +59,7 @@ class Migration(migrations.Migration):
             options={
                 "verbose_name": "upstream call",
                 "ordering": ["-created_at", "-id"],
-                "indexes": [
-                    models.Index(fields=["operation", "-created_at"], name="upstream_call_op_created")
-                ],
+                "indexes": [models.Index(fields=["operation", "-created_at"], name="upstream_call_op_created")],
             },
         ),
     ]
