@@ -29,9 +29,7 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 _DEV_SECRET_KEY = "django-insecure-local-development-only-never-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)
-if not DEBUG and (
-    SECRET_KEY == _DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50
-):
+if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 50):
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY must be set to a random value of at least 50 characters "
         "when DJANGO_DEBUG is off (python -c 'import secrets; print(secrets.token_urlsafe(64))')."
@@ -190,7 +188,14 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 # Files under var/mail/ by default so a person can read what was sent; SMTP in
 # production (smtp+tls://user:password@host:587).
 
-vars().update(env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}"))
+EMAIL_URL = env.str("EMAIL_URL", default="filemail://var/mail")
+if EMAIL_URL.startswith("filemail://"):
+    # django-environ drops the leading "/" of an absolute path: read it ourselves.
+    # filemail:///abs/path is absolute; filemail://var/mail is relative to the repository.
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str((BASE_DIR / EMAIL_URL.removeprefix("filemail://")).resolve())
+else:
+    vars().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clinic Lab Portal <no-reply@clinic.example>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
