@@ -15,7 +15,7 @@ from portal.orders.models import Order
 from portal.patients.models import Patient
 from portal.patients.services import AddressData, PatientData, patient_create
 from portal.upstream.client import get_client
-from portal.upstream.errors import UpstreamError
+from portal.upstream.errors import UpstreamError, UpstreamRejected
 from portal.upstream.types import AddressIn, RegistrationIn, UserIn
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,13 @@ def registration_submit(*, registration_id: int) -> KitRegistration:
         upstream = get_client().register_kit(registration.order.upstream_id, registration_payload(registration))
     except UpstreamError as exc:
         submission_record_failure(registration, exc)
+        return registration
+    except ValueError:
+        # The stored data cannot be put in the partner's format (e.g. edited in
+        # admin past the forms' validation): nothing was sent; staff must fix it.
+        submission_record_failure(
+            registration, UpstreamRejected("the patient's phone or ZIP code is not in a format the lab accepts")
+        )
         return registration
     from portal.results.services import result_create_for_registration
 

@@ -118,3 +118,15 @@ def test_staff_can_set_the_result_id():
     assert Result.objects.get(registration=registration).upstream_id == 700
     registration_set_result_id(registration_id=registration.pk, result_upstream_id=701)
     assert Result.objects.get(registration=registration).upstream_id == 701
+
+
+def test_data_the_lab_cannot_take_is_rejected_before_sending(partner, monkeypatch):
+    registration = RegistrationFactory(upstream_id=None, kit_id=None, submission_status=Submission.QUEUED)
+
+    def unformattable(registration):
+        raise ValueError("zipcode")
+
+    monkeypatch.setattr("portal.kits.services.registration_payload", unformattable)
+    registration = registration_submit(registration_id=registration.pk)
+    assert registration.submission_status == Submission.REJECTED
+    assert not partner.calls_to("/registration")
