@@ -84,6 +84,7 @@ class SandboxServer:
         self.httpd = server_class((self.options.host.strip("[]"), self.options.port), _Handler)
         self.httpd.sandbox = self
         self._thread: threading.Thread | None = None
+        self._serving = False
 
     # --- Lifecycle --------------------------------------------------------------
 
@@ -97,16 +98,19 @@ class SandboxServer:
         return f"http://[{host.strip('[]')}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def serve_forever(self) -> None:
-        self.httpd.serve_forever(poll_interval=0.1)
+        self._serving = True
+        self.httpd.serve_forever(poll_interval=0.05)
 
     def start(self) -> SandboxServer:
         """Serve from a background thread (tests)."""
+        self._serving = True
         self._thread = threading.Thread(target=self.serve_forever, name="sandbox", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self._serving:  # shutdown() would wait forever for a loop that never ran
+            self.httpd.shutdown()
         self.httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)

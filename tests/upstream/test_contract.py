@@ -197,10 +197,11 @@ def test_a_post_whose_answer_times_out_is_outcome_unknown_and_sent_once(start_sa
     release.set()
     assert sandbox.stats()["requests"] == 3  # the token, the first order, one POST of the second
     # The partner did apply it: exactly why the caller must review, not resend.
-    for _ in range(500):
+    pause = threading.Event()
+    for _ in range(500):  # the sandbox's handler finishes in its own thread
         if sandbox.server.store.get_order(2):
             break
-        release.wait(0.01)
+        pause.wait(0.01)
     assert sandbox.server.store.get_order(2)["amount"] == "5.00"
 
 
