@@ -135,6 +135,13 @@ class Transport:
         OSError,
     )
 
+    _CONFIGURATION_ERRORS = (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.InvalidHeader,
+    )
+
     def __init__(
         self,
         session: requests.Session,
@@ -196,6 +203,9 @@ class Transport:
                 timeout=policy.timeout,
                 allow_redirects=False,
             )
+        except self._CONFIGURATION_ERRORS as exc:
+            # Nothing was sent, and trying again cannot help: a setting is wrong.
+            raise UpstreamError(f"the partner's URL or headers are misconfigured ({type(exc).__name__})") from None
         except self._TRANSPORT_ERRORS as exc:
             kind = type(exc).__name__
             if not repeatable and not surely_not_sent(exc):

@@ -8,7 +8,9 @@ import json
 from decimal import Decimal
 
 import pytest
+import requests
 import responses
+import urllib3
 
 from portal.upstream.client import EverlywellClient, get_client, reset_client
 from portal.upstream.errors import (
@@ -18,6 +20,7 @@ from portal.upstream.errors import (
     UpstreamOutcomeUnknown,
     UpstreamProtocolError,
     UpstreamRejected,
+    UpstreamUnavailable,
 )
 from portal.upstream.types import UpstreamOrder, UpstreamRegistration, UpstreamResult
 from tests.upstream.conftest import API, ORDERS_URL, TOKEN_URL, a_registration, an_order
@@ -185,13 +188,30 @@ def test_ids_in_paths_must_be_positive_integers(upstream, bad_id):
         upstream.get_result(bad_id)
 
 
-def test_no_requests_exception_escapes(upstream, mocked, token):
-    import requests
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (requests.exceptions.InvalidURL("no"), UpstreamError),
+        (requests.exceptions.ChunkedEncodingError("cut"), UpstreamUnavailable),
+        (requests.exceptions.ContentDecodingError("gzip"), UpstreamUnavailable),
+        (urllib3.exceptions.ProtocolError("odd"), UpstreamUnavailable),
+        (ConnectionResetError(104, "reset"), UpstreamUnavailable),
+    ],
+)
+def test_no_transport_exception_escapes(upstream, mocked, token, failure, expected):
+    for _ in range(4):
+        mocked.get(f"{API}/v1/results/7", body=failure)
 
-    mocked.get(f"{API}/v1/results/7", body=requests.exceptions.InvalidURL("no"))
-
-    with pytest.raises(UpstreamError):
+    with pytest.raises(expected):
         upstream.get_result(7)
+
+
+def test_a_misconfigured_url_is_not_retried(upstream, mocked, settings, sleeps):
+    settings.EVERLYWELL_AUTH_URL = "auth.everlywell.test/api"  # no scheme
+
+    with pytest.raises(UpstreamError, match="misconfigured"):
+        upstream.get_result(7)
+    assert sleeps.calls == []
 
 
 def test_settings_are_read_at_call_time(upstream, mocked, settings):
