@@ -4,13 +4,36 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from portal.core import health
+from portal.core import health, selectors
+
+# The dashboard's "needs attention" list shows this many items at most, and its
+# "recently ready" list covers this many days.
+ATTENTION_LIMIT = 20
+RECENT_DAYS = 7
 
 
 @require_GET
 @permission_required("accounts.use_staff_site", raise_exception=True)
 def dashboard(request):
-    return render(request, "core/dashboard.html", {"title": "Dashboard"})
+    attention, more_attention = selectors.dashboard_attention(limit=ATTENTION_LIMIT)
+    counts = selectors.dashboard_counts()
+    return render(
+        request,
+        "core/dashboard.html",
+        {
+            "title": "Dashboard",
+            # (heading, list page's URL name, its status filter's name, counts)
+            "count_blocks": [
+                ("Orders", "orders:list", "status", counts["orders"]),
+                ("Kit registrations", "kits:list", "submission_status", counts["registrations"]),
+                ("Results", "results:list", "status", counts["results"]),
+            ],
+            "recently_ready": selectors.dashboard_recently_ready(days=RECENT_DAYS, limit=10),
+            "recent_days": RECENT_DAYS,
+            "attention": attention,
+            "more_attention": more_attention,
+        },
+    )
 
 
 @require_GET

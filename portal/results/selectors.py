@@ -1,0 +1,132 @@
+"""Reads of results for the staff pages, the dashboard and the CSV export.
+
+Every queryset here comes with its related rows joined (or annotated) already, so
+a page of 1 result and a page of 50 run the same number of queries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.utils import timezone
+
+from portal.core.states import FINAL, Status, timeline
+from portal.notifications.models import Notification
+from portal.results.models import Result
+
+
+def results_overdue_q(*, now: datetime | None = None) -> Q:
+    """Results still waiting for the lab (not final) longer than RESULT_OVERDUE_AFTER
+    days after the kit was registered. "Pending" here means any status that is not
+    final yet (pending, in progress, unknown): a sample stuck in processing is as late
+    as one never received."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.RESULT_OVERDUE_AFTER)
+    return ~Q(status__in=FINAL) & Q(registration__registered_at__lt=cutoff)
+
+
+def _latest_notification(field: str) -> Subquery:
+    return Subquery(Notification.objects.filter(result=OuterRef("pk")).order_by("-created_at", "-id").values(field)[:1])
+
+
+def results_list(*, now: datetime | None = None) -> QuerySet[Result]:
+    """All results, newest first, with the patient, kit and order joined, an
+    `is_overdue` flag and the status of the latest email to the patient
+    (`notification_status`, None when no email was created)."""
+    return (
+        Result.objects.select_related("registration", "registration__patient", "registration__order")
+        .annotate(
+            is_overdue=Case(When(results_overdue_q(now=now), then=Value(True)), default=Value(False)),
+            notification_status=_latest_notification("status"),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def results_export_rows(*, queryset: QuerySet[Result]):
+    """The CSV export's rows for an already filtered `results_list()` queryset, one
+    query streamed with a server-side cursor where the database has one."""
+    labels = dict(Notification.Status.choices)
+    rows = queryset.values_list(
+        "registration__kit_id",
+        "upstream_id",
+        "state",
+        "status",
+        "ready_at",
+        "registration__patient__last_name",
+        "registration__patient__first_name",
+        "registration__patient__email",
+        "notification_status",
+    ).iterator(chunk_size=500)
+    tz = timezone.get_current_timezone()
+    for kit_id, upstream_id, state, status, ready_at, last, first, email, notification in rows:
+        yield (
+            kit_id or "",
+            upstream_id,
+            state,
+            Status(status).label if status in Status.values else status,
+            timezone.localtime(ready_at, tz).strftime("%Y-%m-%d %H:%M %Z") if ready_at else "",
+            last,
+            first,
+            email,
+            labels.get(notification, "") if notification else "",
+        )
+
+
+RESULTS_EXPORT_HEADER = (
+    "Kit id",
+    "Result id",
+    "Lab state",
+    "Status",
+    "Ready at",
+    "Patient last name",
+    "Patient first name",
+    "Patient email",
+    "Email to patient",
+)
+
+
+def result_notifications(*, result: Result) -> QuerySet[Notification]:
+    """The emails of one result, newest first, with who asked for a resend."""
+    return result.notifications.select_related("requested_by").order_by("-created_at", "-id")
+
+
+def result_timeline(*, result: Result) -> list:
+    """The result's state changes, oldest first, each with `new_status_label` for display."""
+    changes = list(timeline(result))
+    for change in changes:
+        change.new_status_label = Status(change.new_status).label if change.new_status in Status.values else ""
+    return changes
+
+
+def result_can_resend(*, result: Result) -> bool:
+    """The patient's email may be sent again only once the result is ready."""
+    return result.status == Status.READY
+
+
+def result_resend_in_flight(*, result: Result) -> bool:
+    """A staff resend is already waiting or being sent: a double click must not send two."""
+    return result.notifications.filter(
+        is_resend=True, status__in=[Notification.Status.PENDING, Notification.Status.SENDING]
+    ).exists()
+
+
+def results_recently_ready(*, days: int = 7, limit: int = 10, now: datetime | None = None) -> QuerySet[Result]:
+    """Results that became ready in the last `days` days, newest first."""
+    now = now or timezone.now()
+    return (
+        Result.objects.filter(status=Status.READY, ready_at__gte=now - timedelta(days=days))
+        .select_related("registration", "registration__patient")
+        .order_by("-ready_at", "-id")[:limit]
+    )
+
+
+def results_for_attention(*, limit: int, now: datetime | None = None) -> QuerySet[Result]:
+    """Results staff should look at: an upstream state we do not know, or overdue."""
+    return (
+        results_list(now=now)
+        .filter(Q(status=Status.UNKNOWN) | results_overdue_q(now=now))
+        .order_by("-updated_at", "-id")[:limit]
+    )
