@@ -9,9 +9,7 @@ class TotpTokenForm(forms.Form):
     token = forms.CharField(
         label="6-digit code from your authenticator app",
         max_length=20,
-        widget=forms.TextInput(
-            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
-        ),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
     )
 
     def clean_token(self) -> str:

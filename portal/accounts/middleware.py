@@ -85,10 +85,7 @@ class SessionTimeoutMiddleware:
             return f"You were signed out after {_duration_text(idle)} of inactivity. Please sign in again."
         cap = settings.SESSION_ABSOLUTE_TIMEOUT
         if current - login_at > cap:
-            return (
-                f"You were signed out because a session lasts at most {_duration_text(cap)}. "
-                "Please sign in again."
-            )
+            return f"You were signed out because a session lasts at most {_duration_text(cap)}. Please sign in again."
         session[LAST_SEEN_KEY] = current
         return None
 
