@@ -58,5 +58,21 @@ format: install ## Fix lint findings that are safe to fix and reformat
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The bench wipes its database: it defaults to portal_bench on this machine's
+# PostgreSQL (created if missing) and refuses a database not named "...bench...".
+#   make bench                               100,000 results, everything
+#   make bench ARGS="--rows 1000000"         a million (run by hand; takes a while)
+#   make bench ARGS="--only pages,admin --keep --repeat 50"
+#   DATABASE_URL=sqlite:///var/portal_bench.sqlite3 make bench ARGS="--rows 10000"   a quick look
+# Set CACHE_URL=redis://127.0.0.1:6379/1 to share the token as production does.
+BENCH_ENV := DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/portal_bench} \
+	DJANGO_DEBUG=False \
+	DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))')} \
+	REQUIRE_2FA_FOR_STAFF=$${REQUIRE_2FA_FOR_STAFF:-True}
+
+bench: install ## Measure polling and staff pages on generated data (ARGS="--rows 1000000"; wipes portal_bench)
+	@mkdir -p var/bench
+	@$(BENCH_ENV) $(BIN)/python manage.py bench $(ARGS)
+
 clean: ## Remove the virtualenv and local data (database, mail, broker files)
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

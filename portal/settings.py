@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "portal.kits",
     "portal.results",
     "portal.notifications",
+    "portal.bench",  # `manage.py bench` (make bench); no models
 ]
 
 MIDDLEWARE = [
