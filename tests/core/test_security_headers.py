@@ -103,3 +103,27 @@ def test_anonymous_responses_are_left_alone():
     response = HttpResponse("public", content_type="text/html")
     response["Cache-Control"] = "public, max-age=60"
     assert _through_middleware(AnonymousUser(), response)["Cache-Control"] == "public, max-age=60"
+
+
+def _page_templates():
+    from django.conf import settings
+
+    root = settings.BASE_DIR / "templates"
+    # Emails are not pages: mail clients need inline styles and no CSP applies.
+    return [path for path in root.rglob("*.html") if "notifications" not in path.relative_to(root).parts]
+
+
+def test_no_template_writes_inline_script_handlers_or_styles():
+    """The CSP blocks inline scripts, event handlers and style attributes: a template
+    that used one would silently lose it in the browser."""
+    offenders = []
+    for path in _page_templates():
+        html = path.read_text()
+        for tag in re.findall(r"<script\b[^>]*>", html, flags=re.IGNORECASE):
+            if "src=" not in tag:
+                offenders.append(f"{path.name}: inline <script>")
+        if re.search(r"<[a-z][^>]*\son[a-z]+\s*=", html, flags=re.IGNORECASE):
+            offenders.append(f"{path.name}: inline event handler")
+        if re.search(r"<[a-z][^>]*\sstyle\s*=", html, flags=re.IGNORECASE) or "<style" in html.lower():
+            offenders.append(f"{path.name}: inline style")
+    assert offenders == []
