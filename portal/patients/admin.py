@@ -1,0 +1,91 @@
+from django import forms
+from django.contrib import admin
+
+from portal.patients import validators
+from portal.patients.models import Address, Patient
+
+
+class PatientAdminForm(forms.ModelForm):
+    """The same normalisation as the staff form: "(617) 555-0123" is stored as ten digits."""
+
+    # Longer than the stored ten digits, so a number typed with punctuation reaches clean_phone.
+    phone = forms.CharField(max_length=20, help_text="Any common format, e.g. (617) 555-0123.")
+
+    class Meta:
+        model = Patient
+        fields = ("first_name", "last_name", "email", "date_of_birth", "phone", "gender")
+
+    def clean_first_name(self):
+        return validators.clean_name(self.cleaned_data["first_name"], field="First name")
+
+    def clean_last_name(self):
+        return validators.clean_name(self.cleaned_data["last_name"], field="Last name")
+
+    def clean_email(self):
+        return validators.normalize_email(self.cleaned_data["email"])
+
+    def clean_phone(self):
+        return validators.normalize_phone(self.cleaned_data["phone"])
+
+    def clean_date_of_birth(self):
+        return validators.validate_date_of_birth(self.cleaned_data["date_of_birth"])
+
+
+class AddressAdminForm(forms.ModelForm):
+    class Meta:
+        model = Address
+        fields = ("patient", "street1", "street2", "city", "state", "zipcode", "position")
+
+    def clean_zipcode(self):
+        return validators.normalize_zip(self.cleaned_data["zipcode"])
+
+    def clean_state(self):
+        return validators.normalize_state(self.cleaned_data["state"])
+
+
+class AddressInline(admin.StackedInline):
+    model = Address
+    form = AddressAdminForm
+    extra = 0
+    fields = (("street1", "street2"), ("city", "state", "zipcode"), "position")
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    form = PatientAdminForm
+    inlines = [AddressInline]
+    list_display = (
+        "last_name",
+        "first_name",
+        "email",
+        "date_of_birth",
+        "phone_display",
+        "gender",
+        "upstream_user_id",
+        "created_at",
+    )
+    list_filter = ("gender",)
+    search_fields = ("last_name", "first_name", "email", "phone", "upstream_user_id__exact")
+    date_hierarchy = "created_at"
+    list_select_related = ("created_by",)
+    show_full_result_count = False
+    readonly_fields = ("upstream_user_id", "created_by", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": (("first_name", "last_name"), "email", "date_of_birth", "phone", "gender")}),
+        ("Lab", {"fields": ("upstream_user_id",)}),
+        ("Record", {"fields": ("created_by", "created_at", "updated_at")}),
+    )
+
+    @admin.display(description="Phone", ordering="phone")
+    def phone_display(self, obj: Patient) -> str:
+        return obj.phone_display
+
+
+@admin.register(Address)
+class AddressAdmin(admin.ModelAdmin):
+    form = AddressAdminForm
+    list_display = ("patient", "street1", "city", "state", "zipcode", "position")
+    list_filter = ("state",)
+    search_fields = ("patient__last_name", "patient__email", "street1", "city", "zipcode")
+    list_select_related = ("patient",)
+    autocomplete_fields = ("patient",)
