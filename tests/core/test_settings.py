@@ -55,4 +55,7 @@ def test_production_defaults_point_at_the_partner_over_https():
         env=PRODUCTION_ENV,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].split() == ["https://secure.everlywell.com/aapi", "https://auth.everlywell.com/api"]
+    assert result.stdout.strip().splitlines()[-1].split() == [
+        "https://secure.everlywell.com/aapi",
+        "https://auth.everlywell.com/api",
+    ]
