@@ -9,6 +9,9 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     # Sign-in, sign-out and the two-factor steps (names: login, logout, two_factor_*).
     path("accounts/", include("portal.accounts.urls")),
+    path("orders/", include("portal.orders.urls")),
+    path("kits/", include("portal.kits.urls")),
+    path("patients/", include("portal.patients.urls")),
     path("results/", include("portal.results.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

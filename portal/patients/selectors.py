@@ -1,0 +1,35 @@
+"""Reads of patients for the staff pages, joins set for a fixed query count."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from portal.kits.models import KitRegistration
+from portal.patients.models import Patient
+
+
+def patient_list() -> QuerySet[Patient]:
+    """Patients by name, with how many kits each has."""
+    return Patient.objects.annotate(registration_count=Count("registrations")).order_by("last_name", "first_name", "id")
+
+
+def patient_search(queryset: QuerySet[Patient], text: str) -> QuerySet[Patient]:
+    """Patients whose first name, last name or email contain every word of `text`
+    ("jane doe", "doe", "jane@example"), case-insensitively."""
+    for word in (text or "").split()[:5]:
+        queryset = queryset.filter(
+            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
+        )
+    return queryset
+
+
+def patient_get_for_detail(*, patient_id: int) -> Patient:
+    """One patient with addresses and kit registrations (order and result loaded)."""
+    registrations = KitRegistration.objects.select_related("order", "result").order_by("-created_at", "-id")
+    return Patient.objects.prefetch_related("addresses", Prefetch("registrations", queryset=registrations)).get(
+        pk=patient_id
+    )
+
+
+def patient_get_with_addresses(*, patient_id: int) -> Patient | None:
+    return Patient.objects.prefetch_related("addresses").filter(pk=patient_id).first()
