@@ -12,7 +12,7 @@ from datetime import datetime
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from portal.core.states import SUBMISSION_ATTENTION, Status, Submission
+from portal.core.states import ORDER_STATES, RESULT_STATES, SUBMISSION_ATTENTION, Status, Submission
 from portal.kits.models import KitRegistration
 from portal.notifications.models import Notification
 from portal.orders.models import Order
@@ -27,18 +27,29 @@ class StatusCount:
     count: int
 
 
-def _counts(queryset, field: str, choices) -> list[StatusCount]:
+def _counts(queryset, field: str, choices, *, reachable=None) -> list[StatusCount]:
+    """Counts for every status a record of this kind can have (zeros included), and
+    for any other status that somehow has rows."""
     found = {row[field]: row["n"] for row in queryset.order_by().values(field).annotate(n=Count("id"))}
-    return [StatusCount(value, label, found.get(value, 0)) for value, label in choices]
+    return [
+        StatusCount(value, label, found.get(value, 0))
+        for value, label in choices
+        if reachable is None or value in reachable or found.get(value)
+    ]
+
+
+# Orders are never "ready" and results never "completed": those rows would always read 0.
+_ORDER_STATUSES = {Status.PENDING, Status.UNKNOWN, *ORDER_STATES.values()}
+_RESULT_STATUSES = {Status.PENDING, Status.UNKNOWN, *RESULT_STATES.values()}
 
 
 def dashboard_counts() -> dict[str, list[StatusCount]]:
     """Orders and results by local status, kit registrations by submission status,
     every status listed (with 0 when there is none). One query per model."""
     return {
-        "orders": _counts(Order.objects.all(), "status", Status.choices),
+        "orders": _counts(Order.objects.all(), "status", Status.choices, reachable=_ORDER_STATUSES),
         "registrations": _counts(KitRegistration.objects.all(), "submission_status", Submission.choices),
-        "results": _counts(Result.objects.all(), "status", Status.choices),
+        "results": _counts(Result.objects.all(), "status", Status.choices, reachable=_RESULT_STATUSES),
     }
 
 

@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from portal.core.selectors import dashboard_attention, dashboard_counts
@@ -86,21 +86,19 @@ def test_counts_by_status(clinic):
         "pending": 2,
         "in_progress": 1,
         "completed": 0,
-        "ready": 0,
         "failed": 0,
         "unknown": 1,
-    }
+    }  # no "ready": an order never is
     registrations = as_dict(counts["registrations"])
     assert registrations["accepted"] == 5 and registrations["rejected"] == 1
     assert sum(registrations.values()) == 6
     assert as_dict(counts["results"]) == {
         "pending": 2,
         "in_progress": 0,
-        "completed": 0,
         "ready": 2,
         "failed": 0,
         "unknown": 1,
-    }
+    }  # no "completed": a result is "ready"
 
 
 def test_attention_lists_every_kind_of_problem_once(clinic):
@@ -139,6 +137,12 @@ def test_dashboard_page_shows_counts_recent_results_and_attention(staff_client, 
     assert "Email to the patient failed" in html
     assert f'href="{reverse("results:list")}?status=ready">2</a>' in html
     assert "Nothing needs attention" not in html
+    for name, obj in (("orders:detail", clinic["failed_order"]), ("kits:detail", clinic["rejected_kit"])):
+        try:
+            url = reverse(name, args=[obj.pk])
+        except NoReverseMatch:  # that app's pages are not installed: the item is shown without a link
+            url = None
+        assert (f'<a href="{url}">{obj}' if url else str(obj)) in html
 
 
 def test_dashboard_empty_state(staff_client):

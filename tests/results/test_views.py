@@ -3,7 +3,7 @@ import datetime as dt
 import io
 
 import pytest
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from portal.core.states import Status
@@ -24,6 +24,14 @@ def ready_result(**kwargs) -> Result:
 def result_for(*, first="Jane", last="Doe", email="jane@example.com", kit_id="KIT0000001", **kwargs) -> Result:
     patient = PatientFactory(first_name=first, last_name=last, email=email)
     return ResultFactory(registration=RegistrationFactory(patient=patient, kit_id=kit_id), **kwargs)
+
+
+def url_or_none(name: str, *args) -> str | None:
+    """Pages of the patients, kits and orders apps, when they are installed."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return None
 
 
 def rows_of(response) -> list[list[str]]:
@@ -259,6 +267,14 @@ def test_detail_shows_patient_kit_state_timeline_and_notifications(staff_client,
     assert [c.new_state for c in response.context["timeline"]] == ["received", "ready"]
     assert "Failed - resend possible" in html and "SMTPException: could not hand the email" in html
     assert response.context["can_resend"] is True
+    registration = result.registration
+    for name, pk, text in (
+        ("patients:detail", registration.patient_id, "Jane Detail"),
+        ("kits:detail", registration.pk, "KITDET0001"),
+        ("orders:detail", registration.order_id, str(registration.order)),
+    ):
+        url = url_or_none(name, pk)
+        assert (f'<a href="{url}">{text}</a>' if url else text) in html
 
 
 def test_detail_of_a_pending_result_disables_resend(staff_client):
