@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django_otp",  # django-otp: two-factor authentication (TOTP)
     "django_otp.plugins.otp_totp",
     "csp",  # django-csp: Content-Security-Policy header
+    "auditlog",  # django-auditlog: create/change/delete trail of patient records
     "portal.core",
     "portal.accounts",
     "portal.upstream",
@@ -70,6 +71,7 @@ INSTALLED_APPS = [
     "portal.results",
     "portal.notifications",
     "portal.bench",  # `manage.py bench` (make bench); no models
+    "portal.audit",  # the audit trail: who changed and who read patient data
 ]
 
 MIDDLEWARE = [
@@ -88,6 +90,8 @@ MIDDLEWARE = [
     "portal.accounts.middleware.SessionTimeoutMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "portal.accounts.middleware.TwoFactorRequiredMiddleware",
+    # The audit trail's actor: the person signed in (django-auditlog's middleware, extended).
+    "portal.audit.middleware.AuditActorMiddleware",
     # Last, as django-axes asks: turns a refused sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

@@ -4,6 +4,7 @@ from django.contrib.admin import helpers
 from django.db import IntegrityError
 from django.template.response import TemplateResponse
 
+from portal.audit.mixins import PhiAccessAdminMixin
 from portal.core.admin import RawPayloadMixin, run_action
 from portal.core.states import Submission
 from portal.kits.models import KitRegistration
@@ -54,7 +55,7 @@ class SetResultIdForm(forms.Form):
 
 
 @admin.register(KitRegistration)
-class KitRegistrationAdmin(RawPayloadMixin, admin.ModelAdmin):
+class KitRegistrationAdmin(PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "patient",

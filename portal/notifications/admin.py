@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from portal.audit.mixins import PhiAccessAdminMixin
 from portal.core.admin import run_action
 from portal.notifications.models import Notification
 from portal.notifications.services import notification_resend
@@ -7,7 +8,7 @@ from portal.results import selectors as result_selectors
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(PhiAccessAdminMixin, admin.ModelAdmin):
     """Emails to patients: the record of what was sent. Read-only; a resend is a new row."""
 
     list_display = (

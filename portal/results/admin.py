@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 
+from portal.audit.mixins import PhiAccessAdminMixin
 from portal.core.admin import RawPayloadMixin, run_action
 from portal.notifications.services import notification_resend
 from portal.results import selectors
@@ -40,7 +41,7 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Result)
-class ResultAdmin(RawPayloadMixin, admin.ModelAdmin):
+class ResultAdmin(PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "kit_id",

@@ -1,0 +1,88 @@
+"""The audit trail in admin: read-only for everyone, admins included.
+
+Clinic staff have no admin access at all; admins may read and filter both trails
+but nobody can add, change or delete a row here (`has_*_permission` are False
+whatever the user's permissions, so a superuser cannot either).
+"""
+
+from __future__ import annotations
+
+from auditlog.admin import LogEntryAdmin as AuditlogLogEntryAdmin
+from auditlog.models import LogEntry
+from django.contrib import admin
+
+from portal.audit.mixins import PhiAccessAdminMixin
+from portal.audit.models import PhiAccess
+
+
+class ReadOnlyAuditMixin:
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+if admin.site.is_registered(LogEntry):
+    admin.site.unregister(LogEntry)
+
+
+@admin.register(LogEntry)
+class LogEntryAdmin(PhiAccessAdminMixin, ReadOnlyAuditMixin, AuditlogLogEntryAdmin):
+    """Creates, changes and deletes of patient records: the before/after holds
+    patient data, so opening an entry is itself recorded as a read."""
+
+    # Searching the before/after text would search patient data; ids and actors suffice.
+    search_fields = ["object_id", "actor__username"]
+
+    def get_actions(self, request):
+        return {}
+
+
+@admin.register(PhiAccess)
+class PhiAccessAdmin(ReadOnlyAuditMixin, admin.ModelAdmin):
+    """Who read which patient records. Search with a record id to see who was shown it."""
+
+    list_display = ("created_at", "actor", "action", "model", "object_count", "part_label", "url_name", "client_ip")
+    list_filter = (
+        "action",
+        "model",
+        ("actor", admin.RelatedOnlyFieldListFilter),
+        ("created_at", admin.DateFieldListFilter),
+    )
+    date_hierarchy = "created_at"
+    list_select_related = ("actor",)
+    show_full_result_count = False
+    search_fields = ("object_ids_text",)
+    fields = (
+        "created_at",
+        "actor",
+        "action",
+        "model",
+        "object_count",
+        "part_label",
+        "object_ids",
+        "filters",
+        "url_name",
+        "client_ip",
+    )
+    readonly_fields = fields
+
+    def get_search_results(self, request, queryset, search_term):
+        """A record id finds the reads that showed it; anything else finds nothing."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if not term.isdigit():
+            return queryset.none(), False
+        return queryset.filter(object_ids_text__contains=f",{int(term)},"), False
+
+    def get_actions(self, request):
+        return {}
+
+    @admin.display(description="part")
+    def part_label(self, obj: PhiAccess) -> str:
+        return f"{obj.part} of {obj.parts}" if obj.parts > 1 else "—"
