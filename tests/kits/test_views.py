@@ -388,7 +388,8 @@ def test_detail_shows_order_patient_state_result_and_timeline(staff_client, part
     assert reverse("patients:detail", args=[registration.patient_id]) in content
     assert "<code>registered</code>" in content and "Accepted by the lab" in content
     assert "→ <code>registered</code>" in content
-    assert "Pending" in content  # the result's status
+    assert "Pending" in content  # the result's status, linked to the result page
+    assert reverse("results:detail", args=[registration.result.pk]) in content
 
 
 def test_detail_shows_the_last_error(staff_client):

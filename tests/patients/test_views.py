@@ -101,6 +101,7 @@ def test_detail_shows_contact_addresses_kits_and_results(staff_client, patient):
     assert content.index("12 Analytical Way") < content.index("1 Engine St")
     assert reverse("kits:detail", args=[pending.pk]) in content and "READY00001" in content
     assert "text-bg-success" in content and "Ready" in content
+    assert reverse("results:detail", args=[ready.result.pk]) in content
     # "Register a kit": a select of accepted orders.
     assert f'<option value="{accepted.pk}">Lab order 5150' in content
     assert 'for="id_order"' in content
