@@ -67,7 +67,6 @@ class PatientAdmin(admin.ModelAdmin):
     list_filter = ("gender",)
     search_fields = ("last_name", "first_name", "email", "phone", "upstream_user_id__exact")
     date_hierarchy = "created_at"
-    list_select_related = ("created_by",)
     show_full_result_count = False
     readonly_fields = ("upstream_user_id", "created_by", "created_at", "updated_at")
     fieldsets = (

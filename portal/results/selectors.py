@@ -36,7 +36,7 @@ def results_list(*, now: datetime | None = None) -> QuerySet[Result]:
     `is_overdue` flag and the status of the latest email to the patient
     (`notification_status`, None when no email was created)."""
     return (
-        Result.objects.select_related("registration", "registration__patient", "registration__order")
+        Result.objects.select_related("registration", "registration__patient")
         .annotate(
             is_overdue=Case(When(results_overdue_q(now=now), then=Value(True)), default=Value(False)),
             notification_status=_latest_notification("status"),
@@ -86,6 +86,11 @@ RESULTS_EXPORT_HEADER = (
     "Patient email",
     "Email to patient",
 )
+
+
+def result_for_detail(*, now: datetime | None = None) -> QuerySet[Result]:
+    """`results_list()` with the order joined too, for the detail page."""
+    return results_list(now=now).select_related("registration__order")
 
 
 def result_notifications(*, result: Result) -> QuerySet[Notification]:

@@ -63,7 +63,7 @@ def result_export(request):
 @require_GET
 @permission_required("results.view_result", raise_exception=True)
 def result_detail(request, pk: int):
-    result = get_object_or_404(selectors.results_list(), pk=pk)
+    result = get_object_or_404(selectors.result_for_detail(), pk=pk)
     return render(
         request,
         "results/detail.html",
