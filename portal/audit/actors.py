@@ -7,14 +7,14 @@
   `task_prerun` / `task_postrun` signals, so the tasks themselves stay thin.
 - Anything else outside a web request (management commands such as
   `poll_results`, a shell): the SYSTEM actor too, by a fallback on the log
-  entry itself. No change is ever recorded without an actor.
+  entry itself. Only a change made in an anonymous web request (there is none
+  today: every page that writes needs a signed-in person) has no actor.
 """
 
 from __future__ import annotations
 
 import logging
 from contextlib import ExitStack
-from contextvars import ContextVar
 
 from auditlog.context import auditlog_value, set_actor
 from django.contrib.auth import get_user_model
@@ -25,10 +25,6 @@ from django.db.models.signals import pre_save
 logger = logging.getLogger(__name__)
 
 SYSTEM_USERNAME = "system"
-
-# True while a web request passes through `AuditActorMiddleware`: changes made
-# then belong to the person signed in (or to nobody, for an anonymous request).
-in_web_request: ContextVar[bool] = ContextVar("portal_audit_in_web_request", default=False)
 
 # Open actor contexts of running tasks, by task id: (the context, the context
 # that was active before, restored after the task, e.g. an eager task in a request).
@@ -70,10 +66,23 @@ def task_actor_end(task_id=None, **kwargs) -> None:
         auditlog_value.set(previous)
 
 
+def auditlog_context_is_live() -> bool:
+    """True inside a web request (auditlog's middleware) or a `set_actor` block.
+
+    auditlog leaves its context variable set after such a block ends and only
+    disconnects the block's `pre_save` receiver, so that receiver is what tells a
+    live context from a stale one."""
+    context = auditlog_value.get(None)
+    if not context:
+        return False
+    duid = context.get("signal_duid")
+    return any(lookup_key[0] == duid for lookup_key, *_ in pre_save.receivers)
+
+
 def log_entry_default_actor(sender, instance, **kwargs) -> None:
     """`pre_save` of auditlog's LogEntry: a change made outside any web request and
-    without an actor set (a management command, a shell) is the SYSTEM actor's."""
-    if instance.actor_id is None and not in_web_request.get():
+    any actor context (a management command, a shell) is the SYSTEM actor's."""
+    if instance.actor_id is None and not auditlog_context_is_live():
         actor = system_user()
         instance.actor = actor
         instance.actor_email = actor.email or None

@@ -25,8 +25,9 @@ def phi_access_record(*, request, action: str, model: type[Model], ids) -> list[
     records whose ids are `ids`.
 
     `ids` may be ids, model instances (e.g. a page's `object_list`, which is then
-    evaluated once and reused by the template) or an unsliced queryset (an export:
-    its ids are read with one extra query, before any row is sent). A "list" with
+    evaluated once and reused by the template; a prefetched relation) or an
+    unsliced, unloaded queryset (an export: its ids are read with one extra query,
+    before any row is sent). A "list" with
     a search term (`?q=`) is recorded as a "search". Call it before rendering: if
     the audit row cannot be written, the page is not shown.
     """
@@ -59,7 +60,8 @@ def phi_access_record(*, request, action: str, model: type[Model], ids) -> list[
 
 
 def _ids(ids) -> Iterator[int]:
-    if isinstance(ids, QuerySet) and not ids.query.is_sliced:
+    if isinstance(ids, QuerySet) and not ids.query.is_sliced and ids._result_cache is None:
+        # Not loaded yet (an export): read the ids only, in one streamed query.
         yield from ids.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=IDS_PER_ROW)
         return
     for item in ids:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.audit.services import phi_access_record
 from portal.core.exports import csv_response
 from portal.core.states import Submission, timeline
 from portal.kits import selectors
@@ -31,6 +32,7 @@ from portal.kits.services import (
 )
 from portal.orders.models import Order
 from portal.patients.forms import ADDRESS_PREFIX, AddressFormSet
+from portal.patients.models import Patient
 from portal.patients.selectors import patient_get_with_addresses, patient_list, patient_search
 
 PAGE_SIZE = 50
@@ -84,7 +86,8 @@ def registration_create_view(request, order_pk: int):
     if request.method == "POST":
         form = RegistrationForm(request.POST)
         formset = AddressFormSet(request.POST, prefix=ADDRESS_PREFIX)
-        if not form.for_existing_patient and not request.user.has_perm("patients.add_patient"):
+        # Registering a new patient adds one; picking an existing patient shows theirs.
+        if not request.user.has_perm("patients.view_patient" if form.for_existing_patient else "patients.add_patient"):
             raise PermissionDenied
         # An existing patient's stored addresses are used: the formset is not required then.
         if form.is_valid() and (form.for_existing_patient or formset.is_valid()):
@@ -112,16 +115,16 @@ def registration_create_view(request, order_pk: int):
                     f"The lab refused this registration: {registration.last_error} "
                     "Correct the details and submit again.",
                 )
-        chosen = form.cleaned_data.get("patient") if hasattr(form, "cleaned_data") else None
-        chosen = chosen or _chosen_patient(request.POST.get("patient"))
+        chosen = _chosen_patient(request.POST.get("patient"))
     else:
-        chosen = _chosen_patient(request.GET.get("patient"))
+        chosen = _chosen_patient(request.GET.get("patient")) if can_search else None
         form = RegistrationForm(initial={"idempotency_key": uuid.uuid4(), "patient": chosen.pk if chosen else None})
         formset = AddressFormSet(prefix=ADDRESS_PREFIX)
     patient_q = request.GET.get("patient_q", "").strip()
     matches = None
     if patient_q and can_search and not form.for_existing_patient:
         matches = patient_search(patient_list(), patient_q)[:PATIENT_SEARCH_LIMIT]
+        phi_access_record(request=request, action="search", model=Patient, ids=matches)
     return render(
         request,
         "kits/registration_form.html",
@@ -155,6 +158,7 @@ def _filtered_registrations(request):
 def registration_list(request):
     filterset, queryset = _filtered_registrations(request)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    phi_access_record(request=request, action="list", model=KitRegistration, ids=page.object_list)
     return render(
         request,
         "kits/registration_list.html",
@@ -175,6 +179,7 @@ def registration_export(request):
     """The list as filtered, streamed as CSV. Patient data is limited to the name:
     what staff need to match a row to a person."""
     _, queryset = _filtered_registrations(request)
+    phi_access_record(request=request, action="export", model=KitRegistration, ids=queryset)
     header = [
         "Portal id",
         "Kit id",
@@ -234,6 +239,7 @@ def _get_registration(pk: int) -> KitRegistration:
 @permission_required("kits.view_kitregistration", raise_exception=True)
 def registration_detail(request, pk: int):
     registration = _get_registration(pk)
+    phi_access_record(request=request, action="view", model=KitRegistration, ids=[registration])
     result = getattr(registration, "result", None)
     return render(
         request,

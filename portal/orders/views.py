@@ -17,8 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.audit.services import phi_access_record
 from portal.core.exports import csv_response
 from portal.core.states import Submission, timeline
+from portal.kits.models import KitRegistration
 from portal.orders import selectors
 from portal.orders.filters import OrderFilter
 from portal.orders.forms import OrderCreateForm, OrderImportForm, OrderReviewForm
@@ -211,6 +213,8 @@ def _get_order(pk: int) -> Order:
 
 
 def _render_detail(request, order: Order, *, review_form=None, status: int = 200):
+    # The order's kits are listed with their patients' names.
+    phi_access_record(request=request, action="list", model=KitRegistration, ids=order.registrations.all())
     return render(
         request,
         "orders/order_detail.html",

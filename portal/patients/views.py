@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from portal.audit.services import phi_access_record
 from portal.orders.forms import OrderChoiceForm
 from portal.orders.selectors import orders_open_for_registration
 from portal.patients import selectors
@@ -25,6 +26,7 @@ def patient_list(request):
     filterset = PatientFilter(request.GET, queryset=selectors.patient_list())
     queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    phi_access_record(request=request, action="list", model=Patient, ids=page.object_list)
     return render(
         request,
         "patients/patient_list.html",
@@ -50,6 +52,7 @@ def _get_patient(pk: int) -> Patient:
 @permission_required("patients.view_patient", raise_exception=True)
 def patient_detail(request, pk: int):
     patient = _get_patient(pk)
+    phi_access_record(request=request, action="view", model=Patient, ids=[patient])
     title = patient.full_name
     return render(
         request,
