@@ -33,6 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import accumulate
 
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.color import no_style
 from django.db import DatabaseError, connection, models, transaction
@@ -43,7 +44,6 @@ from portal.notifications.models import Notification
 from portal.orders.models import Order
 from portal.patients.models import Address, Patient
 from portal.results.models import Result
-from portal.upstream.models import UpstreamCall
 
 DEFAULT_SEED = 20250101
 UPSTREAM_BASE = 1_000_000_000
@@ -453,8 +453,39 @@ STATE_CHANGE_COLUMNS = (
 )  # fmt: skip
 
 GENERATED_MODELS = (Patient, Address, Order, KitRegistration, Result, Notification, StateChange)
-# Wiped with the generated tables: rows the benchmarks themselves write.
-WIPED_MODELS = (*GENERATED_MODELS, UpstreamCall)
+# Rows the benchmarks' own requests and polls write (call log, audit trails), where
+# those apps are installed: emptied at the start of every run, so no run depends on
+# the ones before it.
+ACTIVITY_MODELS = ("upstream.UpstreamCall", "auditlog.LogEntry", "audit.PhiAccess")
+
+
+def activity_models() -> list[type[models.Model]]:
+    found = []
+    for label in ACTIVITY_MODELS:
+        try:
+            found.append(apps.get_model(label))
+        except LookupError:
+            continue
+    return found
+
+
+def _truncate(model_list) -> None:
+    quote = connection.ops.quote_name
+    names = [quote(m._meta.db_table) for m in model_list]
+    if not names:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
+        else:
+            with transaction.atomic():
+                for name in reversed(names):
+                    cursor.execute(f"DELETE FROM {name}")  # noqa: S608 - a model's table name
+
+
+def wipe_activity() -> None:
+    """Empty the call log and audit tables the previous runs filled."""
+    _truncate(activity_models())
 
 
 # --- Loading -------------------------------------------------------------------
@@ -558,16 +589,8 @@ def load(table: Table) -> int:
 
 
 def wipe() -> None:
-    """Empty the generated tables (and the call log the benchmarks fill)."""
-    quote = connection.ops.quote_name
-    names = [quote(m._meta.db_table) for m in WIPED_MODELS]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
-        else:
-            with transaction.atomic():
-                for name in reversed(names):
-                    cursor.execute(f"DELETE FROM {name}")  # noqa: S608 - a model's table name
+    """Empty the generated tables (and what the benchmarks wrote)."""
+    _truncate([*GENERATED_MODELS, *activity_models()])
 
 
 def analyze() -> None:
@@ -576,7 +599,7 @@ def analyze() -> None:
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            for model in WIPED_MODELS:
+            for model in (*GENERATED_MODELS, *activity_models()):
                 cursor.execute(f"VACUUM (ANALYZE) {quote(model._meta.db_table)}")
         elif connection.vendor == "sqlite":
             cursor.execute("ANALYZE")

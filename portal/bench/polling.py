@@ -10,18 +10,26 @@ clock fixed so every answer is known in advance:
 - of the rest, 70% "awaiting_sample" (nothing new: the common case), 18%
   "processing" (a state change), 12% "ready" (state change and the patient's email).
 
+With `--sandbox-process` the sandbox runs in a process of its own instead (as the
+real partner is elsewhere): the poller's CPU and GIL are then its own.
+
 The polled rows are the bench's own (lab ids below `UPSTREAM_BASE`), inserted before
 and deleted after, so the generated data stay as they were.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
+import requests
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
@@ -42,6 +50,7 @@ from portal.results.models import Result
 from portal.results.tasks import results_poll_task
 from portal.sandbox.options import SandboxOptions
 from portal.sandbox.server import SandboxServer
+from portal.sandbox.store import Store
 from portal.upstream.client import reset_client
 from portal.upstream.models import UpstreamCall
 from portal.upstream.tokens import TOKEN_KEY
@@ -174,6 +183,7 @@ def _run_once(*, due: int, trace: bool) -> dict:
     try:
         with RssSampler() as rss:
             started = time.perf_counter()
+            cpu_started, main_started = time.process_time(), time.thread_time()
             while True:
                 calls += 1
                 out = results_poll_task.run()
@@ -187,6 +197,8 @@ def _run_once(*, due: int, trace: bool) -> dict:
                 ):
                     break
             seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
+            main_cpu = time.thread_time() - main_started
         traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
     finally:
         if trace:
@@ -198,6 +210,11 @@ def _run_once(*, due: int, trace: bool) -> dict:
         "seconds": round(seconds, 2),
         "results_per_s": round(totals["polled"] / seconds, 1) if seconds else None,
         "task_runs": calls,
+        # CPU per polled result: the whole process (poller, its HTTP threads, and the
+        # in-process sandbox), and the main thread alone (claims and applying states).
+        # Less sensitive than wall time to other work on the machine.
+        "cpu_ms_per_result": round(cpu * 1000 / max(1, totals["polled"]), 2),
+        "main_thread_cpu_ms_per_result": round(main_cpu * 1000 / max(1, totals["polled"]), 2),
         **totals,
         "statuses_after": statuses,
         "rss_peak_delta_mb": mb(rss.peak_delta),
@@ -208,7 +225,77 @@ def _run_once(*, due: int, trace: bool) -> dict:
     }
 
 
-def run_polling(*, due: int, log: Callable[[str], None], trace_memory: bool = False) -> dict:
+class _SandboxInProcess:
+    """The sandbox on a thread of this process (it shares this process's GIL)."""
+
+    description = "in-process SandboxServer"
+
+    def __init__(self, *, now: float) -> None:
+        options = SandboxOptions(
+            host="127.0.0.1", port=0, db_path=":memory:", latency_ms=LATENCY_MS, quiet=True, seed=1
+        )
+        self.options = options
+        self.server = SandboxServer(options, clock=lambda: now)
+        self.store = self.server.store
+
+    def start(self) -> None:
+        self.server.start()
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def stats(self) -> dict:
+        return self.server.stats()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class _SandboxProcess:
+    """The sandbox in a process of its own, as the real partner would be: its CPU and
+    GIL are not the poller's. Its store is filled here, before it starts."""
+
+    description = "SandboxServer in its own process"
+
+    def __init__(self, *, now: float) -> None:
+        self.now = now
+        self.options = SandboxOptions()
+        self._dir = tempfile.TemporaryDirectory(prefix="portal-bench-sandbox-")
+        self.db = str(Path(self._dir.name) / "sandbox.sqlite3")
+        self.store = Store(self.db)
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        self.store.close()
+        self.process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            [sys.executable, "-m", "portal.bench.sandbox_process", "--db", self.db,
+             "--latency-ms", str(LATENCY_MS), "--now", repr(self.now)],
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        self.port = int(self.process.stdout.readline())
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict:
+        return requests.get(f"{self.base_url}/__sandbox/stats", timeout=5).json()
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process.stdout.close()
+        self._dir.cleanup()
+
+
+def run_polling(
+    *, due: int, log: Callable[[str], None], trace_memory: bool = False, sandbox_process: bool = False
+) -> dict:
     """Throughput at `due` and `due // 10` due results, and peak memory at both: the
     RSS high-water mark above the start of each run, and with `trace_memory` two more
     runs under tracemalloc (which slows Python down about twice: not for throughput)."""
@@ -216,10 +303,10 @@ def run_polling(*, due: int, log: Callable[[str], None], trace_memory: bool = Fa
     concurrency = settings.EVERLYWELL_CONCURRENCY
     latency = LATENCY_MS / 1000
     fixed_now = time.time()
-    options = SandboxOptions(host="127.0.0.1", port=0, db_path=":memory:", latency_ms=LATENCY_MS, quiet=True, seed=1)
-    server = SandboxServer(options, clock=lambda: fixed_now).start()
+    sandbox = (_SandboxProcess if sandbox_process else _SandboxInProcess)(now=fixed_now)
+    options = sandbox.options
     report: dict = {
-        "sandbox": f"in-process SandboxServer, {LATENCY_MS} ms latency per call",
+        "sandbox": f"{sandbox.description}, {LATENCY_MS} ms latency per call",
         "concurrency": concurrency,
         "batch_size": settings.POLL_BATCH_SIZE,
         "latency_ms": LATENCY_MS,
@@ -227,11 +314,11 @@ def run_polling(*, due: int, log: Callable[[str], None], trace_memory: bool = Fa
         "cache": settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1],
     }
     try:
-        sandbox_order = server.store.create_order(amount="49.00", now=fixed_now)
+        sandbox_order = sandbox.store.create_order(amount="49.00", now=fixed_now)
         for i in range(due):
             sandbox_id = i + 1
             elapsed = _elapsed_for(sandbox_id, (sandbox_id * 0.6180339887) % 1.0)
-            made = server.store.create_registration(
+            made = sandbox.store.create_registration(
                 invoice_id=sandbox_order["id"],
                 email=f"bench-poll-{sandbox_id}@example.com",
                 kit_id=f"{POLL_KIT_PREFIX}{sandbox_id:07d}",
@@ -239,6 +326,7 @@ def run_polling(*, due: int, log: Callable[[str], None], trace_memory: bool = Fa
             )
             if made["id"] != sandbox_id:
                 raise RuntimeError("the sandbox numbered its records unexpectedly")
+        sandbox.start()
         poll_rows_delete()
         _insert_poll_rows(sandbox_order_id=sandbox_order["id"], count=due)
         # The generated data's own pending results must not be due while this runs.
@@ -249,7 +337,7 @@ def run_polling(*, due: int, log: Callable[[str], None], trace_memory: bool = Fa
         )
         if pushed:
             log(f"  (moved the next poll of {pushed:,} generated pending results a day ahead)")
-        base = server.base_url
+        base = sandbox.base_url
         with override_settings(
             EVERLYWELL_API_URL=f"{base}/aapi",
             EVERLYWELL_AUTH_URL=f"{base}/api",
@@ -271,10 +359,10 @@ def run_polling(*, due: int, log: Callable[[str], None], trace_memory: bool = Fa
                     f"{runs[name]['results_per_s']} results/s"
                 )
             reset_client()
-        stats = server.stats()
+        stats = sandbox.stats()
     finally:
         reset_client()
-        server.stop()
+        sandbox.stop()
         poll_rows_delete()
         UpstreamCall.objects.all().delete()
     large, small_run = runs["large"], runs["small"]

@@ -58,18 +58,27 @@ def database() -> dict:
 
 
 def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            cwd=settings.BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
+    """The checked-out commit, with "+changes" when the working tree differs from it
+    (the figures then include code not committed yet)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(  # noqa: S603 - fixed arguments
+                ["git", *args],  # noqa: S607
+                cwd=settings.BASE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if commit and git("status", "--porcelain", "--untracked-files=no", "--", "portal", "templates"):
+        commit += "+changes"
+    return commit
 
 
 def cache_backend() -> str:

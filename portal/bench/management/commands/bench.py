@@ -72,6 +72,12 @@ class Command(BaseCommand):
             help=f"comma-separated parts to run: {', '.join(PARTS)} (default: all)",
         )
         parser.add_argument("--repeat", type=int, default=30, help="latency samples per page (default 30)")
+        parser.add_argument(
+            "--page-budget",
+            type=float,
+            default=60.0,
+            help="seconds of sampling per page before stopping early (at least 5 samples; default 60)",
+        )
         parser.add_argument("--keep", action="store_true", help="reuse the bench data if its row counts match")
         parser.add_argument(
             "--due",
@@ -83,6 +89,11 @@ class Command(BaseCommand):
             "--trace-memory",
             action="store_true",
             help="also poll under tracemalloc at both sizes (slow; RSS is always measured)",
+        )
+        parser.add_argument(
+            "--sandbox-process",
+            action="store_true",
+            help="run the polling sandbox in a process of its own (default: a thread of this process)",
         )
         parser.add_argument("--seed", type=int, default=data.DEFAULT_SEED, help="the data's random seed")
         parser.add_argument("--output", default=str(Path(settings.BASE_DIR) / "var" / "bench"), help="JSON directory")
@@ -159,6 +170,7 @@ class Command(BaseCommand):
         call_command("createcachetable", verbosity=0)
         staff, admin = self.users()
         Session.objects.all().delete()  # the bench's own sign-ins from earlier runs
+        data.wipe_activity()
 
         counts = data.row_counts() if options["keep"] else {}
         expected = data.expected_counts(rows)
@@ -200,11 +212,20 @@ class Command(BaseCommand):
 
             due = options["due"] or min(MAX_DUE, max(10, rows // 10))
             self.log(f"\nPolling: {due:,} due results ...")
-            out["polling"] = run_polling(due=due, log=self.log, trace_memory=options["trace_memory"])
+            out["polling"] = run_polling(
+                due=due,
+                log=self.log,
+                trace_memory=options["trace_memory"],
+                sandbox_process=options["sandbox_process"],
+            )
             self.print_polling(out["polling"])
 
         if {"pages", "export", "admin"} & set(parts):
-            out.update(self.run_pages(parts=parts, rows=rows, repeat=repeat, staff=staff, admin=admin))
+            out.update(
+                self.run_pages(
+                    parts=parts, rows=rows, repeat=repeat, staff=staff, admin=admin, budget=options["page_budget"]
+                )
+            )
 
         if "registration" in parts:
             from portal.bench.pages import signed_in_client
@@ -236,7 +257,7 @@ class Command(BaseCommand):
             made.append(user)
         return made
 
-    def run_pages(self, *, parts, rows, repeat, staff, admin) -> dict:
+    def run_pages(self, *, parts, rows, repeat, staff, admin, budget) -> dict:
         from portal.bench import pages
 
         kit_id = pages.sample_kit_id()
@@ -249,7 +270,7 @@ class Command(BaseCommand):
             catalogue += pages.admin_pages(kit_id=kit_id, rows=rows)
         if catalogue:
             self.log(f"\nPages: {len(catalogue)} pages x {repeat} requests ...")
-            out["pages"] = {p.key: pages.measure(clients[p.who], p, repeat) for p in catalogue}
+            out["pages"] = {p.key: pages.measure(clients[p.who], p, repeat, budget=budget) for p in catalogue}
             self.print_pages(out["pages"])
         if "pages" in parts and "admin" in parts:
             out["side_by_side"] = self.side_by_side(out["pages"], pages.SIDE_BY_SIDE)
@@ -257,7 +278,7 @@ class Command(BaseCommand):
             export_list, info = pages.export_pages()
             self.log(f"\nCSV export ({max(3, repeat // 3)} runs each) ...")
             out["export"] = {
-                p.key: {**pages.measure_export(clients["staff"], p, max(3, repeat // 3)), **info[p.key]}
+                p.key: {**pages.measure_export(clients["staff"], p, max(3, repeat // 3), budget=budget), **info[p.key]}
                 for p in export_list
             }
             self.print_export(out["export"])
@@ -276,8 +297,13 @@ class Command(BaseCommand):
         gen = out["generation"]
         how = "reused (--keep)" if gen.get("reused") else f"generated in {gen['seconds']} s"
         self.log(f"Rows:     {out['rows']:,} results, {how}")
-        if out.get("load_average_at_start"):
-            self.log(f"Load:     {out['load_average_at_start']} (1, 5, 15 min) at the start")
+        load = out.get("load_average_at_start")
+        if load:
+            busy = load[0] > (out["machine"]["cores"] or 1)
+            self.log(
+                f"Load:     {load} (1, 5, 15 min) at the start"
+                + ("  <- the machine is busy: expect slower, noisier figures" if busy else "")
+            )
         self.log(report.table(["table", "rows"], [[t, f"{n:,}"] for t, n in out["row_counts"].items()]))
 
     def print_polling(self, p: dict) -> None:
@@ -291,17 +317,30 @@ class Command(BaseCommand):
                 round(r["results_per_s"] / p["limit_per_s"], 2) if r["results_per_s"] else "",
                 r["rss_peak_delta_mb"],
                 r["tracemalloc_peak_mb"] if r["tracemalloc_peak_mb"] is not None else "",
+                r["cpu_ms_per_result"],
+                r["main_thread_cpu_ms_per_result"],
                 r["db_sessions_opened"] if r["db_sessions_opened"] is not None else "",
             ]
             for name, r in runs.items()
         ]
         self.log(
             report.table(
-                ["run", "polled", "s", "results/s", "ratio", "RSS peak +MB", "traced peak MB", "DB conns opened"],
+                [
+                    "run",
+                    "polled",
+                    "s",
+                    "results/s",
+                    "ratio",
+                    "RSS peak +MB",
+                    "traced peak MB",
+                    "CPU ms/result",
+                    "main thread CPU ms/result",
+                    "DB conns opened",
+                ],
                 rows,
                 title=(
                     f"Polling: C={p['concurrency']} calls in flight, L={p['latency_ms']} ms, limit C/L = "
-                    f"{p['limit_per_s']}/s; batch {p['batch_size']}; token cache: {p['cache']}"
+                    f"{p['limit_per_s']}/s; batch {p['batch_size']}; token cache: {p['cache']}; {p['sandbox']}"
                 ),
             )
         )
@@ -314,10 +353,11 @@ class Command(BaseCommand):
         rows = []
         for r in results.values():
             if r.get("available"):
-                rows.append([r["label"], r["median_ms"], r["p95_ms"], r["queries"], r.get("note", "")])
+                rows.append([r["label"], r["median_ms"], r["p95_ms"], r["queries"], r["cpu_median_ms"],
+                             r.get("note", "")])  # fmt: skip
             else:
-                rows.append([r["label"], "-", "-", "-", f"not available: {r['reason']}"])
-        self.log(report.table(["page", "median ms", "p95 ms", "queries", "note"], rows, title="Pages"))
+                rows.append([r["label"], "-", "-", "-", "-", f"not available: {r['reason']}"])
+        self.log(report.table(["page", "median ms", "p95 ms", "queries", "CPU ms", "note"], rows, title="Pages"))
 
     def side_by_side(self, results: dict, pairs) -> dict:
         out, rows = {}, []
