@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
 
+from portal.audit.mixins import PhiAccessAdminMixin
 from portal.patients import validators
 from portal.patients.models import Address, Patient
 
@@ -32,9 +33,22 @@ class PatientAdminForm(forms.ModelForm):
 
 
 class AddressAdminForm(forms.ModelForm):
+    """The same checks as the staff form: no invisible control characters (NUL, bidi overrides)."""
+
     class Meta:
         model = Address
         fields = ("patient", "street1", "street2", "city", "state", "zipcode", "position")
+
+    def clean_street1(self):
+        return validators.clean_text(self.cleaned_data["street1"], field="Street address", max_length=255)
+
+    def clean_street2(self):
+        return validators.clean_text(
+            self.cleaned_data["street2"], field="Apartment, suite, etc.", max_length=255, required=False
+        )
+
+    def clean_city(self):
+        return validators.clean_text(self.cleaned_data["city"], field="City", max_length=100)
 
     def clean_zipcode(self):
         return validators.normalize_zip(self.cleaned_data["zipcode"])
@@ -51,7 +65,7 @@ class AddressInline(admin.StackedInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(PhiAccessAdminMixin, admin.ModelAdmin):
     form = PatientAdminForm
     inlines = [AddressInline]
     list_display = (
@@ -81,7 +95,7 @@ class PatientAdmin(admin.ModelAdmin):
 
 
 @admin.register(Address)
-class AddressAdmin(admin.ModelAdmin):
+class AddressAdmin(PhiAccessAdminMixin, admin.ModelAdmin):
     form = AddressAdminForm
     list_display = ("patient", "street1", "city", "state", "zipcode", "position")
     list_filter = ("state",)
