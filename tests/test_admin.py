@@ -303,3 +303,16 @@ def test_overdue_filter_in_result_admin(admin_client_, settings):
     ResultFactory()
     response = admin_client_.get(changelist(Result), {"overdue": "yes"})
     assert list(response.context["cl"].result_list) == [late]
+
+
+def test_patient_admin_records_what_the_admin_was_shown(admin_client_, admin_user):
+    from portal.audit.models import PhiAccess
+
+    patient = AddressFactory().patient
+    admin_client_.get(changelist(Patient))
+    admin_client_.get(change(patient))
+    accesses = list(PhiAccess.objects.order_by("id").values_list("actor", "action", "model", "object_ids"))
+    assert accesses == [
+        (admin_user.pk, "list", "patients.patient", [patient.pk]),
+        (admin_user.pk, "admin_view", "patients.patient", [patient.pk]),
+    ]

@@ -6,11 +6,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from portal.audit.services import phi_access_record
 from portal.core.exports import csv_response
 from portal.notifications.services import notification_resend
 from portal.results import selectors
@@ -22,15 +24,21 @@ from portal.upstream.errors import UpstreamError
 PAGE_SIZE = 50
 
 
-def _filtered(request) -> ResultFilter:
-    return ResultFilter(request.GET or None, queryset=selectors.results_list())
+def _filtered(request) -> tuple[ResultFilter, QuerySet[Result]]:
+    """The filter form and the results it selects; none while the form has errors
+    (a half-applied filter would list or export more than the person asked for)."""
+    result_filter = ResultFilter(request.GET or None, queryset=selectors.results_list())
+    if result_filter.is_bound and not result_filter.is_valid():
+        return result_filter, result_filter.queryset.none()
+    return result_filter, result_filter.qs
 
 
 @require_GET
 @permission_required("results.view_result", raise_exception=True)
 def result_list(request):
-    result_filter = _filtered(request)
-    page = Paginator(result_filter.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    result_filter, queryset = _filtered(request)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    phi_access_record(request=request, action="list", model=Result, ids=page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -51,12 +59,11 @@ def result_list(request):
 @require_GET
 @permission_required("results.view_result", raise_exception=True)
 def result_export(request):
-    result_filter = _filtered(request)
+    _, queryset = _filtered(request)
+    phi_access_record(request=request, action="export", model=Result, ids=queryset)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return csv_response(
-        f"results-{stamp}.csv",
-        selectors.RESULTS_EXPORT_HEADER,
-        selectors.results_export_rows(queryset=result_filter.qs),
+        f"results-{stamp}.csv", selectors.RESULTS_EXPORT_HEADER, selectors.results_export_rows(queryset=queryset)
     )
 
 
@@ -64,6 +71,7 @@ def result_export(request):
 @permission_required("results.view_result", raise_exception=True)
 def result_detail(request, pk: int):
     result = get_object_or_404(selectors.result_for_detail(), pk=pk)
+    phi_access_record(request=request, action="view", model=Result, ids=[result])
     return render(
         request,
         "results/detail.html",

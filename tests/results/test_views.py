@@ -144,9 +144,29 @@ def test_filter_by_ready_date_range_in_the_clinic_time_zone(staff_client, settin
     assert list(response.context["results"]) == [june_5]
 
 
-def test_a_reversed_date_range_is_explained(staff_client):
-    response = staff_client.get(LIST, {"ready_from": "2025-06-05", "ready_to": "2025-06-01"})
+def test_a_reversed_date_range_is_explained_and_selects_nothing(staff_client):
+    ready_result()
+    params = {"ready_from": "2025-06-05", "ready_to": "2025-06-01"}
+    response = staff_client.get(LIST, params)
     assert b"The end date must be on or after the start date." in response.content
+    assert list(response.context["results"]) == []
+    assert len(rows_of(staff_client.get(EXPORT, params))) == 1  # the header only, not every result
+
+
+def test_reads_of_results_are_recorded_as_phi_access(staff_client, staff_user):
+    from portal.audit.models import PhiAccess
+
+    results = [ResultFactory(), ResultFactory()]
+    staff_client.get(LIST, {"q": "Jane"})
+    staff_client.get(reverse("results:detail", args=[results[0].pk]))
+    rows_of(staff_client.get(EXPORT))
+    accesses = list(PhiAccess.objects.order_by("id").values_list("actor", "action", "model", "object_ids", "filters"))
+    ids = sorted(r.pk for r in results)
+    assert [(a, act, m, sorted(o), f) for a, act, m, o, f in accesses] == [
+        (staff_user.pk, "search", "results.result", ids, ["q"]),
+        (staff_user.pk, "view", "results.result", [results[0].pk], []),
+        (staff_user.pk, "export", "results.result", ids, []),
+    ]
 
 
 def test_overdue_results_get_a_badge_and_a_filter(staff_client, settings):
@@ -186,9 +206,9 @@ def _make_results(n: int) -> None:
 def test_list_runs_a_constant_number_of_queries(staff_client, django_assert_num_queries, rows):
     _make_results(rows)
     staff_client.get(LIST)  # warm the session and the content-type cache
-    # session, user, 2 permission lookups (user's and group's), count, page, and the
-    # session's sliding timeout saved (savepoint, update, release)
-    with django_assert_num_queries(9):
+    # session, user, 2 permission lookups (user's and group's), count, page, the PHI
+    # access row, and the session's sliding timeout saved (savepoint, update, release)
+    with django_assert_num_queries(10):
         response = staff_client.get(LIST, {"q": "Jane"})
     assert len(response.context["results"]) == rows
 
