@@ -472,3 +472,19 @@ def test_export_is_filtered_and_neutralises_formulas(staff_client):
     rows = csv_of(staff_client.get(reverse("kits:export"), {"submission_status": "failed"}))
     assert dict(zip(rows[0], rows[1], strict=True))["Last error"] == "'-2+3"
     assert len(csv_of(staff_client.get(reverse("kits:export"), {"q": "EXP00"}))) == 2
+
+
+def test_picking_an_existing_patient_needs_the_view_patient_permission(client, order, django_user_model, password):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user(username="registrar", password=password)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_kitregistration", "add_patient", "use_staff_site"])
+    )
+    client.force_login(user)
+    patient = PatientFactory(first_name="Hidden", last_name="Person")
+    content = client.get(register_url(order), {"patient": patient.pk, "patient_q": "hidden"}).content.decode()
+    assert "Hidden" not in content and 'name="first_name"' in content
+    response = client.post(register_url(order), {"idempotency_key": str(uuid.uuid4()), "patient": patient.pk})
+    assert response.status_code == 403
+    assert not KitRegistration.objects.exists()
