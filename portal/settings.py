@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "portal.kits",
     "portal.results",
     "portal.notifications",
+    "portal.bulk",  # bulk kit registration from CSV
     "portal.bench",  # `manage.py bench` (make bench); no models
     "portal.audit",  # the audit trail: who changed and who read patient data
 ]
@@ -365,6 +366,12 @@ RESULTS_VIEW_URL = env.str("RESULTS_VIEW_URL", default="https://results.clinic.e
 CLINIC_CONTACT = env.str("CLINIC_CONTACT", default="Call us at (555) 010-0000, Monday to Friday, 9am-5pm.")
 CLINIC_REPLY_TO = env.str("CLINIC_REPLY_TO", default="")
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+
+# Bulk kit registration from CSV: the largest file (bytes) and the most rows one
+# upload may have, and how many registrations one background task sends.
+BULK_MAX_BYTES = env.int("BULK_MAX_BYTES", default=2 * 1024 * 1024)
+BULK_MAX_ROWS = env.int("BULK_MAX_ROWS", default=5000)
+BULK_BATCH_SIZE = env.int("BULK_BATCH_SIZE", default=50)
 
 # Periodic work (Celery beat). Intervals in seconds.
 CELERY_BEAT_SCHEDULE = {

@@ -13,6 +13,7 @@ urlpatterns = [
     path("kits/", include("portal.kits.urls")),
     path("patients/", include("portal.patients.urls")),
     path("results/", include("portal.results.urls")),
+    path("bulk/", include("portal.bulk.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
 

@@ -120,6 +120,19 @@ def test_a_row_holds_ids_never_patient_data_or_search_terms(staff_client, kit):
     assert {tuple(row.filters) for row in searches} == {("q",), ("patient_q",)}  # the names, not the terms
 
 
+def test_the_dashboard_records_the_results_and_kits_it_names(staff_client, kit):
+    from django.utils import timezone
+
+    Result.objects.filter(pk=kit.result.pk).update(status="ready", state="ready", ready_at=timezone.now())
+    failed = RegistrationFactory(submission_status="failed", upstream_id=None, kit_id=None)
+
+    assert staff_client.get(reverse("dashboard")).status_code == 200
+
+    results, kits = PhiAccess.objects.filter(url_name="dashboard").order_by("id")
+    assert (results.model, results.object_ids) == ("results.result", [kit.result.pk])
+    assert (kits.model, kits.object_ids) == ("kits.kitregistration", [failed.pk])
+
+
 def test_an_export_records_every_exported_id_in_parts(staff_client, monkeypatch):
     monkeypatch.setattr(services, "IDS_PER_ROW", 2)
     registrations = RegistrationFactory.create_batch(5)
