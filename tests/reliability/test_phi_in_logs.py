@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
+import shlex
 import uuid
+from datetime import timedelta
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -145,3 +149,32 @@ def test_a_whole_flow_logs_no_patient_data_token_or_credentials(
     assert "Not Found: /patients/999999/" in logged  # and Django's request log
     leaked = [text for text in [*PHI, *secrets] if text.lower() in logged.lower()]
     assert leaked == []
+
+
+def test_the_web_servers_access_log_leaves_search_terms_out(settings):
+    """Staff search with `?q=<name>`: gunicorn's access line (as the Procfile runs it)
+    has the path only, neither the query string nor the referer."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    web = next(line for line in (settings.BASE_DIR / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    command = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", web.removeprefix("web:"))  # ${PORT:-8000} -> 8000
+    config = Config()
+    for name, value in vars(config.parser().parse_args(shlex.split(command)[1:])).items():
+        if value is not None and name in config.settings:
+            config.set(name, value)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/patients/?q=Quarrington",
+        "PATH_INFO": "/patients/",
+        "QUERY_STRING": "q=Quarrington",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.7",
+        "HTTP_REFERER": "https://portal.example/patients/?q=Philomena",
+    }
+    response = SimpleNamespace(status="200 OK", sent=1234, headers=[])
+    atoms = Logger(config).atoms(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=12))
+
+    line = config.access_log_format % atoms
+    assert '"GET /patients/" 200 1234 12ms' in line
+    assert "Quarrington" not in line and "Philomena" not in line and "q=" not in line
