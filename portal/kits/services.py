@@ -164,37 +164,79 @@ def registration_retry_submission(*, registration_id: int, actor=None) -> KitReg
     ).update(submission_status=Submission.QUEUED, updated_at=timezone.now())
     if not updated:
         raise RegistrationError("Only a registration whose submission failed or was rejected can be sent again.")
+    registration = KitRegistration.objects.get(pk=registration_id)
+    record_state_change(
+        registration,
+        Move(registration.state, registration.state, "", ""),
+        source="staff" if actor else "system",
+        actor=actor,
+        note="Asked to send the registration to the lab again",
+    )
     return registration_submit(registration_id=registration_id)
 
 
-def registration_resolve_review(*, registration_id: int, actor, confirmed_absent: bool) -> KitRegistration:
-    """Settle a registration whose outcome was unknown: a person confirmed at the lab
-    that it does not exist, so it is queued again. (When it does exist, an admin
-    enters its ids in Django admin.)"""
+def registration_resolve_review(
+    *,
+    registration_id: int,
+    actor,
+    confirmed_absent: bool = False,
+    upstream_id: int | None = None,
+    kit_id: str = "",
+) -> KitRegistration:
+    """Settle a registration whose submission outcome was unknown, after a person
+    checked with the lab: either it does not exist there (`confirmed_absent`: it is
+    queued to be sent again), or it does, with the lab's registration id and kit id
+    (it is linked, and its result is polled)."""
+    from portal.results.services import result_create_for_registration
+
+    kit_id = (kit_id or "").strip()
+    if confirmed_absent == bool(upstream_id and kit_id):
+        raise RegistrationError("Either confirm it is not at the lab, or give the lab's registration id and kit id.")
     with transaction.atomic():
         registration = KitRegistration.objects.select_for_update().get(pk=registration_id)
-        if registration.submission_status != Submission.NEEDS_REVIEW or not confirmed_absent:
+        if registration.submission_status != Submission.NEEDS_REVIEW:
             raise RegistrationError("This registration does not need review.")
-        registration.submission_status = Submission.QUEUED
+        if confirmed_absent:
+            registration.submission_status = Submission.QUEUED
+            note = "Confirmed not registered at the lab; queued to be sent again"
+        else:
+            taken = KitRegistration.objects.exclude(pk=registration.pk)
+            if taken.filter(upstream_id=upstream_id).exists() or taken.filter(kit_id__iexact=kit_id).exists():
+                raise RegistrationError("That lab registration id or kit id belongs to another registration.")
+            registration.upstream_id = upstream_id
+            registration.kit_id = kit_id
+            registration.state = registration.state or "registered"
+            registration.registered_at = registration.registered_at or timezone.now()
+            registration.submission_status = Submission.ACCEPTED
+            note = f"Linked to lab registration {upstream_id} after review"
         registration.last_error_class = registration.last_error = ""
+        registration.submitting_since = None
         registration.save()
         record_state_change(
             registration,
             Move(registration.state, registration.state, "", ""),
             source="staff",
             actor=actor,
-            note="Confirmed not registered at the lab; queued to be sent again",
+            note=note,
         )
-        registration_enqueue_submit(registration)
+        if confirmed_absent:
+            registration_enqueue_submit(registration)
+        else:
+            result_create_for_registration(registration, actor=actor)
     return registration
 
 
 def registration_set_result_id(*, registration_id: int, result_upstream_id: int, actor=None) -> KitRegistration:
     """Set or correct the lab result id of a registration (NOTES.md point 15)."""
+    from portal.results.models import Result
     from portal.results.services import result_create_for_registration
 
+    if result_upstream_id <= 0:
+        raise RegistrationError("A result id is a positive number.")
     with transaction.atomic():
         registration = KitRegistration.objects.select_for_update().get(pk=registration_id)
+        if Result.objects.filter(upstream_id=result_upstream_id).exclude(registration=registration).exists():
+            raise RegistrationError(f"Result id {result_upstream_id} belongs to another kit registration.")
         registration.result_upstream_id = result_upstream_id
         registration.save(update_fields=["result_upstream_id", "updated_at"])
         result_create_for_registration(registration, actor=actor)

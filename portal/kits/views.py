@@ -273,6 +273,21 @@ def registration_retry_view(request, pk: int):
 @permission_required("kits.change_kitregistration", raise_exception=True)
 def registration_review_view(request, pk: int):
     registration = _get_registration(pk)
+    if request.POST.get("action") == "link":
+        upstream_id = request.POST.get("upstream_id", "").strip()
+        kit_id = request.POST.get("kit_id", "").strip()
+        if not upstream_id.isdigit() or not kit_id:
+            messages.error(request, "Enter the lab's registration id (digits) and the kit id to link it.")
+            return redirect("kits:detail", pk=registration.pk)
+        try:
+            registration_resolve_review(
+                registration_id=registration.pk, actor=request.user, upstream_id=int(upstream_id), kit_id=kit_id
+            )
+        except RegistrationError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Linked to the lab's registration; its result will be followed from now on.")
+        return redirect("kits:detail", pk=registration.pk)
     if request.POST.get("confirmed_absent") != "yes":
         messages.error(request, "Tick the box to confirm the lab has no such registration.")
         return redirect("kits:detail", pk=registration.pk)

@@ -3,7 +3,7 @@ from django.contrib import admin
 from portal.audit.mixins import PhiAccessAdminMixin
 from portal.core.admin import run_action
 from portal.notifications.models import Notification
-from portal.notifications.services import notification_resend
+from portal.notifications.services import ResendRefused, notification_resend
 from portal.results import selectors as result_selectors
 
 
@@ -71,7 +71,10 @@ class NotificationAdmin(PhiAccessAdminMixin, admin.ModelAdmin):
                 return "not ready yet: the email is sent only for a ready result"
             if result_selectors.result_resend_in_flight(result=result):
                 return "a resend is already on its way"
-            notification_resend(result=result, requested_by=request.user)
+            try:
+                notification_resend(result=result, requested_by=request.user)
+            except ResendRefused as exc:
+                return str(exc)
             return None
 
         run_action(

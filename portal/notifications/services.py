@@ -52,13 +52,31 @@ def notification_enqueue_send(notification: Notification) -> None:
     transaction.on_commit(lambda: notification_send_task.delay(notification.pk), robust=True)
 
 
+class ResendRefused(Exception):
+    """A resend staff asked for cannot be queued; the message says why."""
+
+
 def notification_resend(*, result, requested_by) -> Notification:
-    """Staff asked to send the email again: a new, recorded notification."""
+    """Staff asked to send the email again: a new, recorded notification.
+
+    Only for a ready result, and never while an earlier resend is still waiting:
+    the result's row lock makes two clicks at the same moment queue one email."""
+    from portal.core.states import Status
+    from portal.results.models import Result
+
     with transaction.atomic():
+        locked = Result.objects.select_for_update().select_related("registration__patient").get(pk=result.pk)
+        if locked.status != Status.READY:
+            raise ResendRefused("The email can only be sent again once the result is ready.")
+        waiting = Notification.objects.filter(
+            result=locked, is_resend=True, status__in=[Notification.Status.PENDING, Notification.Status.SENDING]
+        )
+        if waiting.exists():
+            raise ResendRefused("A resend of this email is already on its way; it was not queued twice.")
         notification = Notification.objects.create(
-            result=result,
+            result=locked,
             kind=Notification.Kind.RESULTS_READY,
-            recipient=result.registration.patient.email,
+            recipient=locked.registration.patient.email,
             template=READY_TEMPLATE,
             is_resend=True,
             requested_by=requested_by,

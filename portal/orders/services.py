@@ -109,6 +109,14 @@ def order_retry_submission(*, order_id: int, actor=None) -> Order:
     )
     if not updated:
         raise OrderError("Only an order whose submission failed or was rejected can be sent again.")
+    order = Order.objects.get(pk=order_id)
+    record_state_change(
+        order,
+        Move(order.state, order.state, order.status, order.status),
+        source="staff" if actor else "system",
+        actor=actor,
+        note="Asked to send the order to the lab again",
+    )
     return order_submit(order_id=order_id)
 
 

@@ -3,7 +3,7 @@ from django.contrib import admin
 
 from portal.audit.mixins import PhiAccessAdminMixin
 from portal.core.admin import RawPayloadMixin, run_action
-from portal.notifications.services import notification_resend
+from portal.notifications.services import ResendRefused, notification_resend
 from portal.results import selectors
 from portal.results.models import Result
 from portal.results.services import result_refresh
@@ -118,7 +118,10 @@ class ResultAdmin(PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmin):
                 return "not ready yet: the email is sent only for a ready result"
             if selectors.result_resend_in_flight(result=result):
                 return "a resend is already on its way"
-            notification_resend(result=result, requested_by=request.user)
+            try:
+                notification_resend(result=result, requested_by=request.user)
+            except ResendRefused as exc:
+                return str(exc)
             return None
 
         run_action(

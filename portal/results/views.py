@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.audit.services import phi_access_record
 from portal.core.exports import csv_response
-from portal.notifications.services import notification_resend
+from portal.notifications.services import ResendRefused, notification_resend
 from portal.results import selectors
 from portal.results.filters import ResultFilter
 from portal.results.models import Result
@@ -114,6 +114,10 @@ def result_resend_email(request, pk: int):
     elif selectors.result_resend_in_flight(result=result):
         messages.info(request, "A resend of this email is already on its way; it was not queued twice.")
     else:
-        notification_resend(result=result, requested_by=request.user)
-        messages.success(request, "The email will be sent again. The resend is recorded.")
+        try:
+            notification_resend(result=result, requested_by=request.user)
+        except ResendRefused as exc:
+            messages.info(request, str(exc))
+        else:
+            messages.success(request, "The email will be sent again. The resend is recorded.")
     return redirect("results:detail", pk=pk)

@@ -130,3 +130,34 @@ def test_data_the_lab_cannot_take_is_rejected_before_sending(partner, monkeypatc
     registration = registration_submit(registration_id=registration.pk)
     assert registration.submission_status == Submission.REJECTED
     assert not partner.calls_to("/registration")
+
+
+def test_review_can_link_a_registration_that_exists_at_the_lab(staff_user):
+    from portal.kits.services import registration_resolve_review
+
+    registration = RegistrationFactory(upstream_id=None, kit_id=None, submission_status=Submission.NEEDS_REVIEW)
+    registration = registration_resolve_review(
+        registration_id=registration.pk, actor=staff_user, upstream_id=4242, kit_id="ab12cd34ef"
+    )
+    assert registration.submission_status == Submission.ACCEPTED
+    assert Result.objects.get(registration=registration).upstream_id == 4242
+    with pytest.raises(RegistrationError):
+        registration_resolve_review(registration_id=registration.pk, actor=staff_user, confirmed_absent=True)
+
+
+def test_a_result_id_used_by_another_registration_is_refused():
+    first = RegistrationFactory(upstream_id=80)
+    registration_set_result_id(registration_id=first.pk, result_upstream_id=800)
+    second = RegistrationFactory(upstream_id=81)
+    with pytest.raises(RegistrationError, match="belongs to another"):
+        registration_set_result_id(registration_id=second.pk, result_upstream_id=800)
+
+
+def test_a_staff_retry_is_on_the_timeline(partner, staff_user):
+    from portal.core.states import timeline
+    from portal.kits.services import registration_retry_submission
+
+    registration = RegistrationFactory(upstream_id=None, kit_id=None, submission_status=Submission.FAILED)
+    partner.register_kit(registration.order.upstream_id, id=91)
+    registration_retry_submission(registration_id=registration.pk, actor=staff_user)
+    assert any(c.actor == staff_user and "again" in c.note for c in timeline(registration))

@@ -488,3 +488,18 @@ def test_picking_an_existing_patient_needs_the_view_patient_permission(client, o
     response = client.post(register_url(order), {"idempotency_key": str(uuid.uuid4()), "patient": patient.pk})
     assert response.status_code == 403
     assert not KitRegistration.objects.exists()
+
+
+def test_staff_link_a_needs_review_registration_to_the_lab(staff_client):
+    registration = RegistrationFactory(upstream_id=None, kit_id=None, submission_status=Submission.NEEDS_REVIEW)
+    page = staff_client.get(reverse("kits:detail", args=[registration.pk]))
+    assert b"Link to the lab" in page.content
+    response = staff_client.post(
+        reverse("kits:review", args=[registration.pk]),
+        {"action": "link", "upstream_id": "777", "kit_id": "ff00ee11dd"},
+        follow=True,
+    )
+    assert b"Linked to the lab" in response.content
+    registration.refresh_from_db()
+    assert registration.submission_status == Submission.ACCEPTED and registration.kit_id == "ff00ee11dd"
+    assert Result.objects.filter(registration=registration, upstream_id=777).exists()

@@ -71,7 +71,25 @@ def test_interrupted_send_is_never_resent_on_its_own():
 
 def test_staff_resend_is_a_new_recorded_notification(staff_user, django_capture_on_commit_callbacks):
     first = NotificationFactory(status=Notification.Status.SENT)
+    first.result.status, first.result.state, first.result.ready_at = "ready", "ready", first.created_at
+    first.result.save()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         again = notification_resend(result=first.result, requested_by=staff_user)
     assert again.pk != first.pk and again.is_resend and again.requested_by == staff_user
     assert len(callbacks) == 1
+
+
+def test_resend_is_refused_before_ready_and_while_one_waits(staff_user, django_capture_on_commit_callbacks):
+    from portal.notifications.services import ResendRefused
+    from tests.factories import ResultFactory
+
+    with pytest.raises(ResendRefused, match="ready"):
+        notification_resend(result=ResultFactory(), requested_by=staff_user)
+    first = NotificationFactory(status=Notification.Status.SENT)
+    first.result.status, first.result.state = "ready", "ready"
+    first.result.ready_at = first.created_at
+    first.result.save()
+    with django_capture_on_commit_callbacks():
+        notification_resend(result=first.result, requested_by=staff_user)
+        with pytest.raises(ResendRefused, match="already on its way"):
+            notification_resend(result=first.result, requested_by=staff_user)

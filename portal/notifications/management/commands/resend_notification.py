@@ -11,7 +11,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, result_id, by, **options):
         from portal.core.states import Status
-        from portal.notifications.services import notification_resend
+        from portal.notifications.services import ResendRefused, notification_resend
         from portal.results.models import Result
 
         result = Result.objects.select_related("registration__patient").filter(pk=result_id).first()
@@ -22,5 +22,8 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=by).first()
         if user is None:
             raise CommandError(f"No user {by!r}.")
-        notification = notification_resend(result=result, requested_by=user)
+        try:
+            notification = notification_resend(result=result, requested_by=user)
+        except ResendRefused as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(f"notification {notification.pk} queued (resend of result {result.pk})")
