@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models.functions import Upper
 
 from portal.core.models import TimeStampedModel
 from portal.core.states import Submission
@@ -35,7 +36,11 @@ class KitRegistration(TimeStampedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["submission_status", "-created_at"])]
+        indexes = [
+            models.Index(fields=["submission_status", "-created_at"]),
+            # The kit lookup matches case-insensitively (a scanner may type either case).
+            models.Index(Upper("kit_id"), name="kit_id_upper"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(submission_status="accepted") | models.Q(upstream_id__isnull=False),

@@ -70,6 +70,10 @@ def _registration_correct(registration, *, patient, patient_data, addresses) -> 
 
     if patient is not None:
         registration.patient = patient
+    elif registration.patient.registrations.exclude(pk=registration.pk).exists():
+        # The patient has other kits: corrected data make a new patient rather
+        # than rewrite the record those kits were registered with.
+        registration.patient = patient_create(data=patient_data, addresses=addresses or [], created_by=None)
     else:
         target = registration.patient
         for field, value in patient_data.__dict__.items():

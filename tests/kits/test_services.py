@@ -161,3 +161,19 @@ def test_a_staff_retry_is_on_the_timeline(partner, staff_user):
     partner.register_kit(registration.order.upstream_id, id=91)
     registration_retry_submission(registration_id=registration.pk, actor=staff_user)
     assert any(c.actor == staff_user and "again" in c.note for c in timeline(registration))
+
+
+def test_correcting_a_rejected_kit_never_rewrites_a_patient_with_other_kits(partner):
+    order = OrderFactory(upstream_id=12)
+    earlier = RegistrationFactory()
+    key = uuid.uuid4()
+    partner.register_kit(12, status=422, json={"error": "bad"})
+    rejected = registration_submit(
+        registration_id=registration_create(order=order, patient=earlier.patient, idempotency_key=key).pk
+    )
+    assert rejected.submission_status == Submission.REJECTED
+    fixed = PatientData(**{**JANE.__dict__, "first_name": "Janet"})
+    again = registration_create(order=order, patient_data=fixed, addresses=[HOME], idempotency_key=key)
+    earlier.patient.refresh_from_db()
+    assert earlier.patient.first_name == "Jane"
+    assert again.patient_id != earlier.patient_id and again.patient.first_name == "Janet"
