@@ -91,7 +91,7 @@ LAST_NAMES = _words(
 )
 # Zipf-like: the k-th name is about 1/k^0.9 as common as the first.
 LAST_NAME_WEIGHTS = tuple(accumulate(1 / (k**0.9) for k in range(1, len(LAST_NAMES) + 1)))
-# A name of middling frequency (about 0.3% of patients): what "search by last name" types.
+# A rarer name (about 1 patient in 1,000): what "search by last name" types.
 SEARCH_LAST_NAME = "Nakamura"
 FIRST_NAMES = _words(
     "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard Susan "

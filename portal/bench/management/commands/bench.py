@@ -399,6 +399,8 @@ class Command(BaseCommand):
         )
 
     def print_goals(self, results: list[dict]) -> None:
+        if not results:
+            return
         rows = [[g["goal"], g["measured"], g["verdict"]] for g in results]
         self.log(report.table(["goal", "measured", "verdict"], rows, title="Goals"))
 
