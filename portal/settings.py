@@ -372,12 +372,21 @@ NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
 BULK_MAX_BYTES = env.int("BULK_MAX_BYTES", default=2 * 1024 * 1024)
 BULK_MAX_ROWS = env.int("BULK_MAX_ROWS", default=5000)
 BULK_BATCH_SIZE = env.int("BULK_BATCH_SIZE", default=50)
+# The portal's own address, for links in emails to staff (the daily digest).
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Who gets the daily staff digest (comma-separated emails); empty: the active users
+# of the "Clinic staff" group. It is sent once a day, at the first check (hourly)
+# at or after STAFF_DIGEST_HOUR o'clock in TIME_ZONE.
+STAFF_DIGEST_RECIPIENTS = env.list("STAFF_DIGEST_RECIPIENTS", default=[])
+STAFF_DIGEST_HOUR = env.int("STAFF_DIGEST_HOUR", default=7)
 
 # Periodic work (Celery beat). Intervals in seconds.
 CELERY_BEAT_SCHEDULE = {
     "poll-results": {"task": "portal.results.tasks.results_poll_task", "schedule": float(RESULT_POLL_INTERVAL)},
     "poll-orders": {"task": "portal.orders.tasks.orders_poll_task", "schedule": float(ORDER_POLL_INTERVAL)},
     "sweep-submissions": {"task": "portal.core.tasks.sweep_task", "schedule": 60.0},
+    # Daily: checked hourly, sent once a day at or after STAFF_DIGEST_HOUR (see portal/core/digest.py).
+    "staff-digest": {"task": "portal.core.tasks.staff_digest_task", "schedule": 3600.0},
 }
 
 # --- Logging ------------------------------------------------------------------

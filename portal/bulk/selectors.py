@@ -52,9 +52,13 @@ def bulk_rows(*, upload: BulkUpload, show: str = "all") -> QuerySet[BulkRow]:
 
 def bulk_upload_progress(*, upload: BulkUpload) -> dict[str, int | bool]:
     """How far the sending of a confirmed upload's registrations is: one query, counts only (no PHI)."""
-    registered = BulkRow.objects.filter(upload=upload, outcome=BulkRow.Outcome.REGISTERED)
-    counts = registered.aggregate(
+    # Valid rows of a confirmed upload are still being saved (large files, in the background).
+    rows = BulkRow.objects.filter(upload=upload, outcome__in=[BulkRow.Outcome.REGISTERED, BulkRow.Outcome.VALID])
+    if upload.status != BulkUpload.Status.CONFIRMED:
+        rows = rows.filter(outcome=BulkRow.Outcome.REGISTERED)
+    counts = rows.aggregate(
         total=Count("pk"),
+        saving=Count("pk", filter=Q(outcome=BulkRow.Outcome.VALID)),
         submitted=Count("pk", filter=Q(registration__submission_status__in=SUBMITTED)),
         failed=Count("pk", filter=Q(registration__submission_status__in=FAILED)),
         retrying=Count("pk", filter=Q(registration__submission_status=Submission.FAILED)),

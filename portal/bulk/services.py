@@ -3,11 +3,12 @@
 1. `bulk_upload_create` reads and checks the file and stores every row with its
    errors: a preview. Nothing is registered, nothing is sent.
 2. `bulk_upload_confirm` (staff pressed "Register") saves a kit registration for
-   every valid row at once, in one transaction, through `registration_create` with a
-   key derived from the upload and the row, so a second confirm, a double click or a
-   retried request never creates one twice. After commit, Celery tasks send them to
-   the lab in batches of BULK_BATCH_SIZE (`bulk_submit_batch`), one call at a time per
-   task, through the same `registration_submit` as the single form.
+   every valid row through `registration_create` with a key derived from the upload
+   and the row, so a second confirm, a double click or a retried request never
+   creates one twice: at once for up to INLINE_ROWS rows, else in the background
+   (`bulk_register_rows`). After commit, Celery tasks send them to the lab in batches
+   of BULK_BATCH_SIZE (`bulk_submit_batch`), one call at a time per task, through the
+   same `registration_submit` as the single form.
 3. Anything a lost task leaves queued, or the lab could not be reached for, is sent
    later by the periodic sweep, like every registration.
 """
@@ -26,6 +27,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from portal.bulk.csvfile import CsvRefused, parse_csv
@@ -40,6 +42,10 @@ from portal.patients.services import AddressData, PatientData
 
 logger = logging.getLogger(__name__)
 
+# Valid rows saved in the confirming request at most; more are saved by a background
+# task, CHUNK_ROWS per transaction.
+INLINE_ROWS = 500
+CHUNK_ROWS = 250
 # Namespace of the registrations' idempotency keys: uuid5(namespace, "<upload id>:<row number>").
 ROW_KEY_NAMESPACE = uuid.UUID("6f1c2a53-3f5e-4f4e-9a51-0b0c5d1e7a21")
 
@@ -143,11 +149,15 @@ def _address_data(cleaned: dict) -> AddressData:
 def bulk_upload_confirm(*, upload_id: int, actor=None) -> BulkUpload:
     """Save a kit registration for every valid row, then send them in the background.
 
-    One transaction: the upload is claimed (preview -> confirmed) by a conditional
-    UPDATE, so a second confirm finds it confirmed and does nothing. Patient matches
-    and duplicates are checked again, since registrations may have been saved since
-    the preview (e.g. the same file confirmed from another upload). Raises
-    BulkUploadError when the upload is not waiting for confirmation."""
+    The upload is claimed (preview -> confirmed) by a conditional UPDATE, so a second
+    confirm registers nothing twice. Up to INLINE_ROWS valid rows are saved at once, in
+    the same transaction as the claim; a larger file is saved by a background task,
+    CHUNK_ROWS rows per transaction (about 5 ms a row: 5,000 rows would outlast a web
+    request). Confirming a confirmed upload whose rows are still being saved hands them
+    to a new task (a lost task is resumed that way). Raises BulkUploadError when there
+    is nothing to do."""
+    from portal.bulk.tasks import bulk_register_rows_task
+
     now = timezone.now()
     with transaction.atomic():
         claimed = BulkUpload.objects.filter(pk=upload_id, status=BulkUpload.Status.PREVIEW).update(
@@ -155,51 +165,89 @@ def bulk_upload_confirm(*, upload_id: int, actor=None) -> BulkUpload:
         )
         upload = BulkUpload.objects.get(pk=upload_id)
         if not claimed:
-            if upload.status == BulkUpload.Status.CONFIRMED:
+            if upload.status == BulkUpload.Status.CANCELLED:
+                raise BulkUploadError("This upload was cancelled. Upload the file again to register its kits.")
+            if not upload.rows.filter(outcome=BulkRow.Outcome.VALID).exists():
                 raise BulkUploadError("This upload was confirmed already; its kits were not registered twice.")
-            raise BulkUploadError("This upload was cancelled. Upload the file again to register its kits.")
-        rows = list(upload.rows.filter(outcome=BulkRow.Outcome.VALID).order_by("row_number"))
-        checks = [_check_from_row(row) for row in rows]
-        match_and_dedupe(checks)
-        orders = Order.objects.in_bulk({c.order_id for c in checks})
-        patients = Patient.objects.in_bulk({c.patient_id for c in checks if c.patient_id and not c.corrects})
-        corrected = KitRegistration.objects.in_bulk({c.registration_id for c in checks if c.corrects})
-        to_send = []
-        # A new patient on several rows (kits on several orders) is created once.
-        new_patients: dict[tuple, Patient] = {}
-        for row, check in zip(rows, checks, strict=True):
-            row.patient_id, row.registration_id = check.patient_id, check.registration_id
-            if not check.is_valid:
-                row.outcome, row.duplicate_of = check.outcome, check.duplicate_of
-                continue
-            if not check.patient_id and not check.corrects and check.identity in new_patients:
-                check.patient_id = row.patient_id = new_patients[check.identity].pk
-                patients[check.patient_id] = new_patients[check.identity]
-            registration = _register_row(upload, row, check, orders, patients, corrected, actor)
-            if registration is None:
-                continue
-            if not check.patient_id and not check.corrects:
-                new_patients[check.identity] = registration.patient
-            row.outcome, row.registration_id = BulkRow.Outcome.REGISTERED, registration.pk
-            if registration.submission_status == Submission.QUEUED:
-                to_send.append(registration.pk)
-        BulkRow.objects.bulk_update(
-            rows, ["outcome", "errors", "duplicate_of", "patient", "registration"], batch_size=500
-        )
-        outcomes = Counter(row.outcome for row in rows)
-        upload.registered_count = outcomes[BulkRow.Outcome.REGISTERED]
-        upload.valid_count -= outcomes[BulkRow.Outcome.DUPLICATE] + outcomes[BulkRow.Outcome.INVALID]
-        upload.duplicate_count += outcomes[BulkRow.Outcome.DUPLICATE]
-        upload.invalid_count += outcomes[BulkRow.Outcome.INVALID]
-        upload.save(update_fields=["registered_count", "valid_count", "duplicate_count", "invalid_count", "updated_at"])
-        bulk_enqueue_submit(to_send)
-    logger.info(
-        "bulk upload %s confirmed: %s registrations saved, %s to send",
-        upload.pk,
-        upload.registered_count,
-        len(to_send),
-    )
+        if claimed and upload.valid_count <= INLINE_ROWS:
+            _register_rows(upload, actor=actor)
+        else:
+            transaction.on_commit(lambda: bulk_register_rows_task.delay(upload_id), robust=True)
+    upload.refresh_from_db()
+    logger.info("bulk upload %s confirmed: %s registrations saved", upload.pk, upload.registered_count)
     return upload
+
+
+def bulk_register_rows(
+    *, upload_id: int, budget_seconds: float | None = None, clock: Callable[[], float] = time.monotonic
+) -> int:
+    """Save the valid rows a confirmed upload has left, CHUNK_ROWS per transaction,
+    until none is left or `budget_seconds` (default: half the task's soft time limit)
+    have passed, when a new task takes over. Safe to run twice at once: the upload row
+    is locked per chunk and only rows still valid are taken. Returns the rows done."""
+    from portal.bulk.tasks import bulk_register_rows_task
+
+    budget = settings.CELERY_TASK_SOFT_TIME_LIMIT / 2 if budget_seconds is None else budget_seconds
+    started, done = clock(), 0
+    while True:
+        if done and clock() - started > budget:
+            bulk_register_rows_task.delay(upload_id)
+            break
+        with transaction.atomic():
+            upload = BulkUpload.objects.select_for_update().get(pk=upload_id)
+            if upload.status != BulkUpload.Status.CONFIRMED:
+                break
+            count = _register_rows(upload, actor=upload.confirmed_by, limit=CHUNK_ROWS)
+        if not count:
+            break
+        done += count
+    return done
+
+
+def _register_rows(upload: BulkUpload, *, actor, limit: int | None = None) -> int:
+    """Save the registrations of the upload's valid rows (the first `limit` of them) in
+    the caller's transaction; send them after commit. Returns the rows processed.
+
+    Patient matches and duplicates are checked again: registrations may have been
+    saved since the preview (e.g. the same file confirmed from another upload)."""
+    rows = upload.rows.filter(outcome=BulkRow.Outcome.VALID).order_by("row_number")
+    rows = list(rows[:limit] if limit else rows)
+    checks = [_check_from_row(row) for row in rows]
+    match_and_dedupe(checks)
+    orders = Order.objects.in_bulk({c.order_id for c in checks})
+    patients = Patient.objects.in_bulk({c.patient_id for c in checks if c.patient_id and not c.corrects})
+    corrected = KitRegistration.objects.in_bulk({c.registration_id for c in checks if c.corrects})
+    to_send = []
+    # A new patient on several rows (kits on several orders) is created once.
+    new_patients: dict[tuple, Patient] = {}
+    for row, check in zip(rows, checks, strict=True):
+        row.patient_id, row.registration_id = check.patient_id, check.registration_id
+        if not check.is_valid:
+            row.outcome, row.duplicate_of = check.outcome, check.duplicate_of
+            continue
+        if not check.patient_id and not check.corrects and check.identity in new_patients:
+            check.patient_id = row.patient_id = new_patients[check.identity].pk
+            patients[check.patient_id] = new_patients[check.identity]
+        registration = _register_row(upload, row, check, orders, patients, corrected, actor)
+        if registration is None:
+            continue
+        if not check.patient_id and not check.corrects:
+            new_patients[check.identity] = registration.patient
+        row.outcome, row.registration_id = BulkRow.Outcome.REGISTERED, registration.pk
+        if registration.submission_status == Submission.QUEUED:
+            to_send.append(registration.pk)
+    BulkRow.objects.bulk_update(rows, ["outcome", "errors", "duplicate_of", "patient", "registration"], batch_size=500)
+    outcomes = Counter(row.outcome for row in rows)
+    dropped = outcomes[BulkRow.Outcome.DUPLICATE] + outcomes[BulkRow.Outcome.INVALID]
+    BulkUpload.objects.filter(pk=upload.pk).update(
+        registered_count=F("registered_count") + outcomes[BulkRow.Outcome.REGISTERED],
+        valid_count=F("valid_count") - dropped,
+        duplicate_count=F("duplicate_count") + outcomes[BulkRow.Outcome.DUPLICATE],
+        invalid_count=F("invalid_count") + outcomes[BulkRow.Outcome.INVALID],
+        updated_at=timezone.now(),
+    )
+    bulk_enqueue_submit(to_send)
+    return len(rows)
 
 
 def _register_row(upload, row, check, orders, patients, corrected, actor) -> KitRegistration | None:

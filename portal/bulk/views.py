@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,9 +12,11 @@ from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.audit.services import phi_access_record
 from portal.bulk import selectors
 from portal.bulk.csvfile import COLUMN_LABELS, COLUMNS, OPTIONAL_COLUMNS, CsvRefused, template_rows
 from portal.bulk.forms import BulkUploadForm
@@ -21,11 +24,13 @@ from portal.bulk.models import BulkRow, BulkUpload
 from portal.bulk.services import BulkUploadError, bulk_upload_cancel, bulk_upload_confirm, bulk_upload_create
 from portal.bulk.validation import ROW
 from portal.core.exports import csv_response
+from portal.patients.models import Patient
 
 VIEW = "bulk.view_bulkupload"
 # Registering kits in bulk creates patients and registrations: the same rights as the single form.
 REGISTER = ("bulk.add_bulkupload", "kits.add_kitregistration", "patients.add_patient")
 PAGE_SIZE = 100
+RESUME_AFTER = timedelta(minutes=5)
 TABS = (("problems", "Rows with problems"), ("valid", "Rows to register"), ("all", "All rows"))
 CONFIRMED_TABS = (("all", "All rows"), ("failed", "Rows to fix"))
 
@@ -94,6 +99,12 @@ def detail(request, pk: int):
     default = "all" if confirmed or not (upload_.invalid_count or upload_.duplicate_count) else "problems"
     show = request.GET.get("show") if request.GET.get("show") in dict(tabs) else default
     page = Paginator(selectors.bulk_rows(upload=upload_, show=show), PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = list(page.object_list)
+    # The rows are patient data as typed, and matched rows name a stored patient.
+    phi_access_record(request=request, action="list", model=BulkRow, ids=shown)
+    matched = [row.patient_id for row in shown if row.patient_id]
+    if matched:
+        phi_access_record(request=request, action="list", model=Patient, ids=matched)
     return render(
         request,
         "bulk/progress.html" if confirmed else "bulk/preview.html",
@@ -106,9 +117,13 @@ def detail(request, pk: int):
             "tabs": tabs,
             "show": show,
             "page_obj": page,
-            "rows": [(row, _cells(row), row.errors.get(ROW)) for row in page.object_list],
+            "rows": [(row, _cells(row), row.errors.get(ROW)) for row in shown],
             "column_labels": [COLUMN_LABELS[c] for c in COLUMNS],
             "can_register": request.user.has_perms(REGISTER),
+            # Rows still to be saved and nothing saved for a while: their task was lost.
+            "can_resume": confirmed
+            and upload_.valid_count > upload_.registered_count
+            and upload_.updated_at < timezone.now() - RESUME_AFTER,
             # The progress page stops polling after this long, so an unattended
             # screen is still signed out by the idle timeout.
             "poll_for_seconds": settings.SESSION_IDLE_TIMEOUT,
@@ -125,11 +140,19 @@ def confirm(request, pk: int):
     except BulkUploadError as exc:
         messages.info(request, str(exc))
     else:
-        messages.success(
-            request,
-            f"{confirmed.registered_count} kit registration{'s' if confirmed.registered_count != 1 else ''} saved; "
-            "they are being sent to the lab.",
-        )
+        saving = confirmed.valid_count - confirmed.registered_count
+        if saving:
+            messages.success(
+                request,
+                f"{saving} kit registration{'s are' if saving != 1 else ' is'} being saved in the background, then "
+                "sent to the lab. This page follows them.",
+            )
+        else:
+            messages.success(
+                request,
+                f"{confirmed.registered_count} kit registration{'s' if confirmed.registered_count != 1 else ''} "
+                "saved; they are being sent to the lab.",
+            )
     return redirect("bulk:detail", pk=pk)
 
 
@@ -159,6 +182,9 @@ def progress(request, pk: int):
 @permission_required(VIEW, raise_exception=True)
 def rows_to_fix(request, pk: int):
     upload_ = get_object_or_404(BulkUpload, pk=pk)
+    phi_access_record(
+        request=request, action="export", model=BulkRow, ids=selectors.bulk_rows(upload=upload_, show="failed")
+    )
     return csv_response(
         f"bulk-upload-{upload_.pk}-rows-to-fix.csv",
         selectors.ROWS_TO_FIX_HEADER,

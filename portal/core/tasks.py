@@ -13,3 +13,11 @@ def sweep_task() -> dict:
     from portal.core.sweep import sweep
 
     return sweep()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def staff_digest_task() -> int:
+    """Hourly: send the daily staff digest once it is due (counts only, no PHI)."""
+    from portal.core.digest import staff_digest_send_if_due
+
+    return staff_digest_send_if_due()

@@ -4,18 +4,20 @@ import datetime as dt
 
 import pytest
 
+from portal.bulk import services
 from portal.bulk.csvfile import CsvRefused
 from portal.bulk.models import BulkRow, BulkUpload
 from portal.bulk.selectors import bulk_rows_to_fix, bulk_upload_progress
 from portal.bulk.services import (
     BulkUploadError,
+    bulk_register_rows,
     bulk_submit_batch,
     bulk_upload_cancel,
     bulk_upload_confirm,
     bulk_upload_create,
     row_idempotency_key,
 )
-from portal.bulk.tasks import bulk_submit_batch_task
+from portal.bulk.tasks import bulk_register_rows_task, bulk_submit_batch_task
 from portal.core.states import Submission
 from portal.kits.models import KitRegistration
 from portal.patients.models import Address, Patient
@@ -165,6 +167,7 @@ def test_the_lab_accepts_all_but_one_and_the_refused_row_can_be_downloaded(
     progress = bulk_upload_progress(upload=upload)
     assert progress == {
         "total": 4,
+        "saving": 0,
         "submitted": 3,
         "failed": 1,
         "retrying": 0,
@@ -230,3 +233,53 @@ def test_a_long_batch_hands_the_rest_to_a_new_task(order, partner, monkeypatch):
     )
     assert counts == {"accepted": 2, "deferred": 2}
     assert handed_over == [[registrations[2].pk, registrations[3].pk]]
+
+
+def test_a_large_file_is_saved_in_the_background_a_chunk_at_a_time(
+    order, staff_user, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(services, "INLINE_ROWS", 3)
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    handed_over, sent = [], []
+    monkeypatch.setattr(bulk_register_rows_task, "delay", handed_over.append)
+    monkeypatch.setattr(bulk_submit_batch_task, "delay", sent.append)
+    existing = PatientFactory(email="patient3@example.com", date_of_birth=dt.date(1985, 4, 12))
+    upload = preview([row(order, n) for n in range(5)] + [row(OrderFactory(), 1)])
+    with django_capture_on_commit_callbacks(execute=True):
+        upload = bulk_upload_confirm(upload_id=upload.pk, actor=staff_user)
+    assert handed_over == [upload.pk]  # more than INLINE_ROWS: saved by a task
+    assert upload.status == BulkUpload.Status.CONFIRMED and upload.registered_count == 0
+    progress = bulk_upload_progress(upload=upload)
+    assert (progress["total"], progress["saving"], progress["pending"], progress["done"]) == (6, 6, 6, False)
+
+    # The task was lost: confirming again hands the rows to a new one, and registers nothing twice.
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk_upload_confirm(upload_id=upload.pk, actor=staff_user)
+    assert handed_over == [upload.pk, upload.pk]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bulk_register_rows(upload_id=upload.pk) == 6
+        assert bulk_register_rows(upload_id=upload.pk) == 0  # a second task finds nothing left
+    upload.refresh_from_db()
+    assert (upload.registered_count, upload.valid_count) == (6, 6)
+    assert [len(batch) for batch in sent] == [2, 2, 2]  # one batch per saved chunk
+    registrations = KitRegistration.objects.filter(bulk_rows__upload=upload)
+    assert registrations.count() == 6 and registrations.filter(patient=existing).count() == 1
+    assert Patient.objects.count() == 5  # patient1 on two orders is one patient, across chunks
+    assert registrations.first().created_by == staff_user
+    assert bulk_upload_progress(upload=upload)["saving"] == 0
+    with pytest.raises(BulkUploadError, match="confirmed already"):
+        bulk_upload_confirm(upload_id=upload.pk, actor=staff_user)
+
+
+def test_saving_a_large_file_hands_over_to_a_new_task_after_its_budget(order, staff_user, monkeypatch):
+    monkeypatch.setattr(services, "INLINE_ROWS", 0)
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    handed_over = []
+    monkeypatch.setattr(bulk_register_rows_task, "delay", handed_over.append)
+    monkeypatch.setattr(bulk_submit_batch_task, "delay", lambda ids: None)
+    upload = bulk_upload_confirm(upload_id=preview([row(order, n) for n in range(5)]).pk, actor=staff_user)
+    ticks = iter([0, 5, 11])
+    assert bulk_register_rows(upload_id=upload.pk, budget_seconds=10, clock=lambda: next(ticks)) == 4
+    assert handed_over == [upload.pk]
+    assert KitRegistration.objects.count() == 4

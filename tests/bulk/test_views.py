@@ -269,3 +269,32 @@ def test_the_upload_page_lists_recent_uploads(staff_client, uploaded):
     bulk_upload_confirm(upload_id=uploaded.pk)
     page = staff_client.get(UPLOAD).content.decode()
     assert f'href="{reverse("bulk:detail", args=[uploaded.pk])}"' in page and "kits.csv" in page
+
+
+def test_reads_of_the_rows_are_recorded_without_patient_data(staff_client, staff_user, uploaded):
+    from portal.audit.models import PhiAccess
+
+    staff_client.get(reverse("bulk:detail", args=[uploaded.pk]), {"show": "all"})
+    b"".join(staff_client.get(reverse("bulk:rows_to_fix", args=[uploaded.pk])).streaming_content)
+    listed, exported = PhiAccess.objects.filter(model="bulk.bulkrow").order_by("created_at", "id")
+    assert (listed.actor, listed.action, listed.object_count) == (staff_user, "list", 4)
+    assert (exported.action, exported.object_count) == ("export", 1)
+    assert "example.com" not in str(listed.object_ids) + listed.object_ids_text
+
+
+def test_a_large_confirmed_upload_says_its_rows_are_being_saved(staff_client, order, monkeypatch):
+    from portal.bulk import services
+
+    monkeypatch.setattr(services, "INLINE_ROWS", 1)
+    monkeypatch.setattr("portal.bulk.tasks.bulk_register_rows_task.delay", lambda upload_id: None)
+    upload = bulk_upload_create(file_name="x.csv", data=make_csv([row(order, 1), row(order, 2)]))
+    response = staff_client.post(reverse("bulk:confirm", args=[upload.pk]))
+    assert messages_of(response)[-1].startswith("2 kit registrations are being saved in the background")
+    page = staff_client.get(reverse("bulk:detail", args=[upload.pk])).content.decode()
+    assert "Being saved" in page and "Resume saving" not in page
+    BulkUpload.objects.filter(pk=upload.pk).update(updated_at=upload.updated_at.replace(year=2020))
+    assert (
+        "Resume saving the remaining rows"
+        in staff_client.get(reverse("bulk:detail", args=[upload.pk])).content.decode()
+    )
+    assert staff_client.get(reverse("bulk:progress", args=[upload.pk])).json()["saving"] == 2
