@@ -76,3 +76,11 @@ bench: install ## Measure polling and staff pages on generated data (ARGS="--row
 
 clean: ## Remove the virtualenv and local data (database, mail, broker files)
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
+
+# PNGs of the main pages for the README, taken by a browser test (tests/browser/test_screenshots.py)
+# from the live portal with the sandbox as the lab. Needs Debian's Chromium (apt-get install chromium).
+.PHONY: screenshots
+screenshots: install ## Save PNGs of the main pages to docs/screenshots/ (needs /usr/bin/chromium)
+	@test -x /usr/bin/chromium || { echo "make screenshots needs Chromium: apt-get install chromium"; exit 1; }
+	@mkdir -p docs/screenshots
+	PORTAL_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest -p no:cacheprovider -q tests/browser/test_screenshots.py

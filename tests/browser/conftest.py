@@ -20,7 +20,9 @@ and `portal.send_queued_emails()` calls the email service as the worker would.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +46,7 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 800}
 # Playwright waits this long for an element or a navigation before failing.
 TIMEOUT_MS = 10_000
+FAILURES_DIR = Path(__file__).resolve().parents[2] / "var" / "browser-failures"
 
 
 def _missing_browser_reason() -> str | None:
@@ -68,20 +71,59 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Remember whether the test body passed, for the `portal` fixture's teardown."""
+    report = yield
+    if report.when == "call":
+        item.browser_call_passed = report.passed
+    return report
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _migrated_data_back(django_db_setup, django_db_blocker):
+    """Browser tests use serialized rollback (the roles and permissions that data
+    migrations create are put back before each test). After the last one the
+    database is left empty, without even content types; the transactional tests
+    that run next (integration) expect the migrated data, so put it back once."""
+    yield
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for alias in connections:
+            connection = connections[alias]
+            contents = getattr(connection, "_test_serialized_contents", None)
+            if contents and not ContentType.objects.using(alias).exists():
+                connection.creation.deserialize_db_from_string(contents)
+        ContentType.objects.clear_cache()
+
+
+@pytest.fixture(scope="package")
 def chromium():
-    """One Chromium for the whole run; each test gets a fresh context (cookies, storage)."""
+    """One Chromium for the browser tests; each test gets a fresh context (cookies,
+    storage). Package scope: it stops as soon as the last browser test is done."""
     if MISSING:
         pytest.skip(MISSING)
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in this thread; Django would then
-    # refuse ORM calls from the test itself ("SynchronousOnlyOperation"). The test
-    # code is synchronous, so tell Django so while the browser runs.
+    # Playwright's sync API marks an event loop as running in this thread while it
+    # is started. Two things follow for Django in the test's own code:
+    # - it refuses ORM calls ("SynchronousOnlyOperation"): the test code is
+    #   synchronous, so say so until Playwright stops;
+    # - `connections` (an asgiref Local) would hand out new, context-local database
+    #   connections instead of this thread's. Those lack what pytest-django set up
+    #   on the thread's connection (serialized rollback's copy of the migrated
+    #   data; on SQLite, the connection the live server shares), so the same
+    #   connection objects are put there too.
+    thread_connections = {alias: connections[alias] for alias in connections}
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     manager = sync_playwright().start()
     browser = manager.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    for alias, connection in thread_connections.items():
+        connections[alias] = connection
     try:
         yield browser
     finally:
@@ -129,10 +171,40 @@ def enqueued(monkeypatch) -> Enqueued:
     return record
 
 
+class InlineExecutor:
+    """A ThreadPoolExecutor that runs each call at once, in the calling thread."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller through the future, as a pool does
+            future.set_exception(exc)
+        return future
+
+
 @pytest.fixture
-def lab(start_sandbox, settings):
+def lab(start_sandbox, settings, monkeypatch):
     """The sandbox partner, the portal pointed at it. Results become ready 90 s
     (of the sandbox's own clock: `lab.clock.advance(91)`) after registration."""
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        # The poller calls the lab from a thread pool, and each call writes the call
+        # log from its thread. On the in-memory SQLite test database those threads
+        # share one database through table locks that do not wait ("database table
+        # is locked"); a file database (WAL, busy timeout) and PostgreSQL wait. So on
+        # SQLite the poll's lab calls run one after the other in the test's thread.
+        monkeypatch.setattr("portal.results.services.ThreadPoolExecutor", InlineExecutor)
     sandbox = start_sandbox(result_ready_after=90)
     sandbox.configure(settings)
     return sandbox
@@ -209,7 +281,8 @@ class Portal:
 
 @pytest.fixture
 def browser_context(chromium, live_server):
-    context = chromium.new_context(base_url=live_server.url, viewport=VIEWPORT, accept_downloads=True)
+    # en-US: date fields take mm/dd/yyyy from the keyboard.
+    context = chromium.new_context(base_url=live_server.url, viewport=VIEWPORT, locale="en-US", accept_downloads=True)
     context.set_default_timeout(TIMEOUT_MS)
     try:
         yield context
@@ -218,11 +291,27 @@ def browser_context(chromium, live_server):
 
 
 @pytest.fixture
-def portal(browser_context, live_server, enqueued, lab) -> Iterator[Portal]:
+def portal(request, browser_context, live_server, enqueued, lab) -> Iterator[Portal]:
     page = browser_context.new_page()
     axe = AxeAudit()
     tab = Portal(page, live_server.url, enqueued, axe)
     yield tab
+    lesser = sorted({f"{v['id']} ({v['impact']}) on {label}" for label, found in axe.reports for v in found})
+    if lesser:  # shown with -rP or -s; serious and critical ones have failed the test already
+        print("axe findings below 'serious':\n  " + "\n  ".join(lesser))
+    passed = getattr(request.node, "browser_call_passed", None)
+    if passed is False:
+        # What the browser showed when the test failed: var/browser-failures/<test>.png
+        FAILURES_DIR.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.name)
+        try:
+            page.screenshot(path=str(FAILURES_DIR / f"{name}.png"), full_page=True)
+        except Exception as exc:  # a report, never a second failure
+            print(f"could not save a screenshot of the failure: {exc}")
+        else:
+            print(f"screenshot of the failure: {FAILURES_DIR / f'{name}.png'}")
+    if not passed:
+        return
     problems = list(tab.problems)
     missed = tab.unaudited()
     if missed:
