@@ -138,6 +138,11 @@ def _check_header(header: list[str]) -> list[str]:
     repeated = sorted({n for n in present if present.count(n) > 1})
     missing = [c for c in COLUMNS if c not in names and c not in OPTIONAL_COLUMNS]
     extra = [n for n in present if n not in COLUMNS and n != ERROR_COLUMN]
+    if not any(n in COLUMNS for n in names):
+        raise CsvRefused(
+            "The first row is not the template's header row (it names none of its columns). The first row must "
+            f"name these columns: {', '.join(COLUMNS)}. Download the template to start from it."
+        )
     problems = []
     if missing:
         problems.append(f"missing column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")

@@ -67,7 +67,8 @@ def test_street2_column_may_be_left_out():
         ([c for c in COLUMNS if c not in ("phone", "email")], "missing columns: email, phone"),
         ([*COLUMNS, "notes"], "unknown column: notes"),
         ([*COLUMNS, "email"], "repeated column: email"),
-        (["name", "dob", "address"], "missing columns: order_id, first_name"),
+        (["name", "dob", "address"], "not the template's header row"),
+        (["4242", "Ada", "Lovelace"], "not the template's header row"),  # the header row was left out
     ],
 )
 def test_wrong_columns_get_one_clear_message(header, expected):
@@ -75,6 +76,7 @@ def test_wrong_columns_get_one_clear_message(header, expected):
         parse(make_csv([row("1", 1)], header=header))
     assert expected in str(caught.value)
     assert "order_id, first_name, last_name" in str(caught.value)  # says what the header must be
+    assert "Lovelace" not in str(caught.value)  # a data row is not echoed back as column names
 
 
 def test_the_error_column_of_the_rows_to_fix_download_is_ignored():
