@@ -175,6 +175,9 @@ def parse_registration(data: dict[str, Any]) -> UpstreamRegistration:
     kit_id = data.get("kit_id")
     if not isinstance(kit_id, str) or not kit_id:
         raise UpstreamProtocolError("the registration has no kit_id")
+    if len(kit_id) > 64:
+        # Longer than the portal stores; after a POST this makes the outcome unknown.
+        raise UpstreamProtocolError("the registration's kit_id is longer than 64 characters")
     user_id = _id(data, "user_id") if data.get("user_id") is not None else None
     return UpstreamRegistration(id=_id(data, "id"), state=_state(data), kit_id=kit_id, user_id=user_id, raw=data)
 

@@ -164,3 +164,11 @@ def test_the_partner_message_is_extracted_for_staff(body, expected):
 
 def test_the_partner_message_is_truncated():
     assert len(payloads.partner_message(b"x" * 5000)) == 300
+
+
+def test_an_overlong_kit_id_is_a_protocol_error():
+    from portal.upstream import payloads
+    from portal.upstream.errors import UpstreamProtocolError
+
+    with pytest.raises(UpstreamProtocolError, match="64"):
+        payloads.parse_registration({"id": 1, "state": "registred", "kit_id": "k" * 65, "user_id": 1})
