@@ -63,19 +63,17 @@ def nav_link(page, name: str):
     return page.get_by_role("navigation", name="Main navigation").get_by_role("link", name=name, exact=True)
 
 
-def field_error(page, field_id: str):
-    """The error message shown with a field: inside the field's own wrapper
-    (crispy's `div_<id>`), right below the input."""
-    return page.locator(f"#div_{field_id} .invalid-feedback")
-
-
 def assert_error_next_to_field(page, field_id: str, message: str | re.Pattern) -> None:
+    """The field's error is shown right below it, inside the field's own block, and a
+    screen reader hears it with the field (aria-invalid, aria-describedby)."""
     field = page.locator(f"#{field_id}")
-    error = field_error(page, field_id)
+    error = page.locator(f"#div_{field_id} #{field_id}_error")
     expect(error).to_be_visible()
     expect(error).to_contain_text(message)
     expect(field).to_have_class(re.compile(r"\bis-invalid\b"))
-    # "Next to": the message starts within a line or two below the field, in its column.
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_attribute("aria-describedby", re.compile(rf"(^|\s){re.escape(field_id)}_error(\s|$)"))
+    # "Next to": the message starts just below the field, in its column.
     field_box, error_box = field.bounding_box(), error.bounding_box()
     assert 0 <= error_box["y"] - (field_box["y"] + field_box["height"]) < 40, (field_id, field_box, error_box)
     assert abs(error_box["x"] - field_box["x"]) < 20, (field_id, field_box, error_box)

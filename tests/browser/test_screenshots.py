@@ -21,6 +21,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from portal.core.states import Status, Submission
+from portal.kits.models import KitRegistration
 from portal.kits.services import registration_create, registration_submit
 from portal.orders.models import Order
 from portal.orders.services import order_create, order_submit
@@ -65,6 +66,21 @@ def _clinic_data(lab) -> Result:
         )
         registrations.append(registration_submit(registration_id=registration.pk))
     call_command("poll_results", "--once")
+    # Spread over the last days, as a clinic's week looks (the sandbox answers at once).
+    # The first kit's result became ready just now (its page is shown, email and all).
+    now = timezone.now()
+    days = dt.timedelta(days=1)
+    spread = [
+        (3.2 * days, None),
+        (7.1 * days, 3.8 * days),
+        (5.3 * days, 2.2 * days),
+        (3 * days, None),
+        (2 * days, None),
+    ]
+    for registration, (registered_ago, ready_ago) in zip(registrations, spread, strict=True):
+        KitRegistration.objects.filter(pk=registration.pk).update(registered_at=now - registered_ago)
+        if ready_ago:
+            Result.objects.filter(registration=registration).update(ready_at=now - ready_ago)
     # Records for "Needs attention": a result overdue at the lab, an order the lab did not answer.
     overdue = RegistrationFactory(
         patient=PatientFactory(first_name="Barbara", last_name="Liskov", email="barbara@example.com"),
