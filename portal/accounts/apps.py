@@ -14,6 +14,13 @@ class AccountsConfig(AppConfig):
 
         user_logged_in.connect(session_mark_login, dispatch_uid="portal.accounts.session_mark_login")
 
+        from django.db.models.signals import post_migrate
+
+        from portal.accounts.roles import roles_ensure
+
+        # After every migrate and every flush (the test runner flushes after a test that commits).
+        post_migrate.connect(roles_ensure, dispatch_uid="portal.accounts.roles_ensure")
+
 
 class PortalAdminConfig(admin_apps.AdminConfig):
     """Django admin, with `admin.site` replaced by the portal's 2FA-checking site.

@@ -3,6 +3,11 @@ from django.db import migrations
 from portal.accounts.roles import sync_roles
 
 
+def create_roles(apps, schema_editor):
+    # Frozen list: later migrations (and roles_ensure) add the other apps' permissions.
+    sync_roles(apps, schema_editor, staff_permissions=["accounts.use_staff_site"])
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_initial"),
@@ -10,4 +15,4 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
     ]
 
-    operations = [migrations.RunPython(sync_roles, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(create_roles, migrations.RunPython.noop)]
