@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
-# Playwright waits this long for an element or a navigation before failing.
+# Playwright waits this long for an element, a navigation or an `expect` before failing.
 TIMEOUT_MS = 10_000
 FAILURES_DIR = Path(__file__).resolve().parents[2] / "var" / "browser-failures"
 
@@ -80,25 +80,6 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="package", autouse=True)
-def _migrated_data_back(django_db_setup, django_db_blocker):
-    """Browser tests use serialized rollback (the roles and permissions that data
-    migrations create are put back before each test). After the last one the
-    database is left empty, without even content types; the transactional tests
-    that run next (integration) expect the migrated data, so put it back once."""
-    yield
-    from django.contrib.contenttypes.models import ContentType
-    from django.db import connections
-
-    with django_db_blocker.unblock():
-        for alias in connections:
-            connection = connections[alias]
-            contents = getattr(connection, "_test_serialized_contents", None)
-            if contents and not ContentType.objects.using(alias).exists():
-                connection.creation.deserialize_db_from_string(contents)
-        ContentType.objects.clear_cache()
-
-
 @pytest.fixture(scope="package")
 def chromium():
     """One Chromium for the browser tests; each test gets a fresh context (cookies,
@@ -106,17 +87,18 @@ def chromium():
     if MISSING:
         pytest.skip(MISSING)
     from django.db import connections
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
 
     # Playwright's sync API marks an event loop as running in this thread while it
     # is started. Two things follow for Django in the test's own code:
     # - it refuses ORM calls ("SynchronousOnlyOperation"): the test code is
     #   synchronous, so say so until Playwright stops;
     # - `connections` (an asgiref Local) would hand out new, context-local database
-    #   connections instead of this thread's. Those lack what pytest-django set up
-    #   on the thread's connection (serialized rollback's copy of the migrated
-    #   data; on SQLite, the connection the live server shares), so the same
-    #   connection objects are put there too.
+    #   connections instead of this thread's: on SQLite not the one the live server
+    #   shares, and on any database one more connection that nobody closes. So the
+    #   thread's connection objects are put there too.
     thread_connections = {alias: connections[alias] for alias in connections}
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"

@@ -32,7 +32,7 @@ from portal.results.models import Result
 from portal.results.selectors import RESULTS_EXPORT_HEADER
 from tests.factories import AddressFactory, PatientFactory, RegistrationFactory, ResultFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ADA = PatientData(
     first_name="Ada",

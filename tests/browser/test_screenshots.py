@@ -29,7 +29,7 @@ from portal.patients.services import AddressData, PatientData
 from portal.results.models import Result
 from tests.factories import OrderFactory, PatientFactory, RegistrationFactory, ResultFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PATIENTS = [
     ("Ada", "Lovelace", "1970-01-01", ("12 Analytical Row", "Boston", "MA", "02110")),
