@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -158,6 +158,33 @@ def results_claim_due(*, limit: int, now: datetime | None = None) -> list[int]:
     return claimed
 
 
+def _fetch_one(client, upstream_id: int, *, in_thread: bool):
+    try:
+        return client.get_result(upstream_id), None
+    except UpstreamError as exc:
+        return None, exc
+    finally:
+        if in_thread:
+            # The call log and the token cache may have opened a database
+            # connection in this pool thread: close it, or it leaks.
+            connections.close_all()
+
+
+def _fetch_results(client, ids: list[int], upstream_ids: dict[int, int], concurrency: int):
+    """Yield (result id, upstream result or None, error or None) as answers arrive,
+    with at most `concurrency` calls in flight (inline when it is 1)."""
+    if concurrency <= 1:
+        for rid in ids:
+            upstream, exc = _fetch_one(client, upstream_ids[rid], in_thread=False)
+            yield rid, upstream, exc
+        return
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll") as pool:
+        futures = {pool.submit(_fetch_one, client, upstream_ids[rid], in_thread=True): rid for rid in ids}
+        for future in as_completed(futures):
+            upstream, exc = future.result()
+            yield futures[future], upstream, exc
+
+
 @dataclass
 class PollReport:
     claimed: int = 0
@@ -171,8 +198,9 @@ def results_poll_due(*, limit: int | None = None, concurrency: int | None = None
     """One poll cycle: claim a bounded batch of due results, ask the lab about them
     with at most `concurrency` calls in flight, and store each answer.
 
-    The calls run in threads; every database write happens in this thread, so the
-    batch needs one connection and memory stays flat however many results are due.
+    The calls run in pool threads (which close any database connection they open);
+    every result is written from this thread, and memory stays flat however many
+    results are due.
     """
     limit = limit or settings.POLL_BATCH_SIZE
     concurrency = concurrency or settings.EVERLYWELL_CONCURRENCY
@@ -183,21 +211,16 @@ def results_poll_due(*, limit: int | None = None, concurrency: int | None = None
         return report
     upstream_ids = dict(Result.objects.filter(id__in=ids).values_list("id", "upstream_id"))
     client = get_client()
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll") as pool:
-        futures = {pool.submit(client.get_result, upstream_ids[rid]): rid for rid in ids}
-        for future in as_completed(futures):
-            result_id = futures[future]
-            try:
-                upstream = future.result()
-            except UpstreamError as exc:
-                result_record_error(result_id=result_id, exc=exc)
-                report.failed += 1
-                report.errors[type(exc).__name__] = report.errors.get(type(exc).__name__, 0) + 1
-                continue
-            result = result_apply_state(result_id=result_id, state=upstream.state, raw=upstream.raw)
-            report.polled += 1
-            if result.status == Status.READY and result.ready_at and result.last_polled_at == result.ready_at:
-                report.became_ready += 1
+    for result_id, upstream, exc in _fetch_results(client, ids, upstream_ids, concurrency):
+        if exc is not None:
+            result_record_error(result_id=result_id, exc=exc)
+            report.failed += 1
+            report.errors[type(exc).__name__] = report.errors.get(type(exc).__name__, 0) + 1
+            continue
+        result = result_apply_state(result_id=result_id, state=upstream.state, raw=upstream.raw)
+        report.polled += 1
+        if result.status == Status.READY and result.ready_at and result.last_polled_at == result.ready_at:
+            report.became_ready += 1
     logger.info(
         "poll cycle: claimed=%s polled=%s failed=%s ready=%s",
         report.claimed,

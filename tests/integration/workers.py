@@ -41,6 +41,8 @@ def portal_env(*, sandbox, mail_dir: Path, **overrides: str) -> dict[str, str]:
             "EVERLYWELL_CLIENT_SECRET": sandbox.client_secret,
             "EVERLYWELL_ALLOW_INSECURE_URLS": "True",
             "RESULT_POLL_INTERVAL": "1",
+            # Production-like: the poll's calls run in pool threads.
+            "EVERLYWELL_CONCURRENCY": "4",
             "ORDER_POLL_INTERVAL": "3600",
             "PYTHONUNBUFFERED": "1",
         }

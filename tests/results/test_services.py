@@ -82,7 +82,7 @@ def test_claim_respects_the_batch_size():
 def test_poll_cycle_moves_due_results_and_counts(partner):
     results = [ResultFactory() for _ in range(4)]
     partner.get_result_any(state="ready")
-    report = results_poll_due(limit=10, concurrency=2)
+    report = results_poll_due(limit=10)
     assert (report.claimed, report.polled, report.failed, report.became_ready) == (4, 4, 0, 4)
     assert all(r.status == Status.READY for r in Result.objects.all())
     assert Notification.objects.count() == len(results)
