@@ -316,3 +316,31 @@ def test_patient_admin_records_what_the_admin_was_shown(admin_client_, admin_use
         (admin_user.pk, "list", "patients.patient", [patient.pk]),
         (admin_user.pk, "admin_view", "patients.patient", [patient.pk]),
     ]
+
+
+@pytest.mark.parametrize("query", ["KITADMIN01", "kitadmin", "Admin-Searched", "searched@example", "424242"])
+def test_result_admin_search_finds_by_kit_patient_or_lab_id(admin_client_, query):
+    patient = PatientFactory(last_name="Admin-Searched", email="searched@example.com")
+    wanted = ResultFactory(registration=RegistrationFactory(patient=patient, kit_id="KITADMIN01"), upstream_id=424242)
+    ResultFactory(registration=RegistrationFactory(kit_id="KITOTHER01"), upstream_id=4242420)
+    response = admin_client_.get(changelist(Result), {"q": query})
+    assert list(response.context["cl"].result_list) == [wanted]
+
+
+def test_result_admin_filters_by_last_error_from_fixed_choices(admin_client_):
+    failing = ResultFactory(last_error_class="UpstreamNotFound", last_error="The lab does not know this id.")
+    ResultFactory()
+    page = admin_client_.get(changelist(Result))
+    assert "UpstreamUnavailable" in page.content.decode()  # offered before any result had that error
+    for value in ("UpstreamNotFound", "any"):
+        response = admin_client_.get(changelist(Result), {"last_error_class": value})
+        assert list(response.context["cl"].result_list) == [failing]
+
+
+def test_result_admin_filters_by_creation_date(admin_client_):
+    old = ResultFactory()
+    Result.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=40))
+    recent = ResultFactory()
+    since = str(timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=7))
+    response = admin_client_.get(changelist(Result), {"created_at__gte": since})
+    assert list(response.context["cl"].result_list) == [recent]

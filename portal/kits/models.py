@@ -37,6 +37,7 @@ class KitRegistration(TimeStampedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            models.Index(fields=["-created_at", "-id"], name="registration_newest"),
             models.Index(fields=["submission_status", "-created_at"]),
             # The kit lookup matches case-insensitively (a scanner may type either case).
             models.Index(Upper("kit_id"), name="kit_id_upper"),

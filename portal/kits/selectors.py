@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from portal.kits.models import KitRegistration
 
@@ -10,6 +11,20 @@ from portal.kits.models import KitRegistration
 def registration_list() -> QuerySet[KitRegistration]:
     """Registrations for the list page and its CSV export, newest first."""
     return KitRegistration.objects.select_related("order", "patient", "result", "created_by")
+
+
+def registration_count(*, per: str) -> Coalesce:
+    """An annotation: how many kit registrations point at the row, through the foreign
+    key `per` ("order" or "patient"). A correlated subquery on that key's index, so a
+    page of 50 counts 50 rows' kits, where `Count()` would group the whole table."""
+    counted = (
+        KitRegistration.objects.filter(**{per: OuterRef("pk")})
+        .order_by()
+        .values(per)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
 def registration_get_for_detail(*, registration_id: int) -> KitRegistration:

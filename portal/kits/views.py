@@ -8,7 +8,6 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.audit.services import phi_access_record
 from portal.core.exports import csv_response
+from portal.core.pagination import FastPaginator
 from portal.core.states import Submission, timeline
 from portal.kits import selectors
 from portal.kits.filters import RegistrationFilter
@@ -157,7 +157,7 @@ def _filtered_registrations(request):
 @permission_required("kits.view_kitregistration", raise_exception=True)
 def registration_list(request):
     filterset, queryset = _filtered_registrations(request)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = FastPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     phi_access_record(request=request, action="list", model=KitRegistration, ids=page.object_list)
     return render(
         request,

@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from portal.audit.mixins import PhiAccessAdminMixin
 from portal.core.admin import run_action
+from portal.core.pagination import FastPaginator
 from portal.notifications.models import Notification
 from portal.notifications.services import ResendRefused, notification_resend
 from portal.results import selectors as result_selectors
@@ -23,11 +24,12 @@ class NotificationAdmin(PhiAccessAdminMixin, admin.ModelAdmin):
         "requested_by",
         "sent_at",
     )
-    list_filter = ("status", "kind", "is_resend")
+    # A fixed-choice date filter, not date_hierarchy (a DISTINCT over every row).
+    list_filter = ("status", "kind", "is_resend", ("created_at", admin.DateFieldListFilter))
     search_fields = ("recipient", "result__upstream_id__exact", "result__registration__kit_id")
-    date_hierarchy = "created_at"
     list_select_related = ("result", "result__registration", "requested_by")
     show_full_result_count = False
+    paginator = FastPaginator
     readonly_fields = (
         "result",
         "kind",

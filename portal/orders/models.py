@@ -33,7 +33,10 @@ class Order(TimeStampedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["status", "-created_at"]),
+            # The list's order, newest first, and its status filter (portal/core/pagination.py
+            # reads a page's ids from these indexes alone).
+            models.Index(fields=["-created_at", "-id"], name="order_newest"),
+            models.Index(fields=["status", "-created_at", "-id"], name="order_status_newest"),
             models.Index(fields=["submission_status", "-created_at"]),
             models.Index(
                 fields=["next_sync_at"], name="order_sync_due", condition=models.Q(next_sync_at__isnull=False)

@@ -10,7 +10,6 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.audit.services import phi_access_record
 from portal.core.exports import csv_response
+from portal.core.pagination import FastPaginator
 from portal.core.states import Submission, timeline
 from portal.kits.models import KitRegistration
 from portal.orders import selectors
@@ -73,7 +73,7 @@ def _filtered_orders(request):
 @permission_required("orders.view_order", raise_exception=True)
 def order_list(request):
     filterset, queryset = _filtered_orders(request)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = FastPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     filtering = any(request.GET.get(name) for name in ("q", "status", "submission_status"))
     return render(
         request,

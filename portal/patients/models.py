@@ -31,7 +31,7 @@ class Patient(TimeStampedModel):
     class Meta:
         ordering = ["last_name", "first_name", "id"]
         indexes = [
-            models.Index(fields=["last_name", "first_name"]),
+            models.Index(fields=["last_name", "first_name", "id"], name="patient_by_name"),
             models.Index(Upper("last_name"), name="patient_last_name_upper"),
             models.Index(fields=["email", "date_of_birth"]),
         ]

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.functions import Lower
 
 from portal.kits.models import KitRegistration
+from portal.kits.selectors import registration_count
 from portal.patients.models import Patient
 
 
 def patient_list() -> QuerySet[Patient]:
     """Patients by name, with how many kits each has."""
-    return Patient.objects.annotate(registration_count=Count("registrations")).order_by("last_name", "first_name", "id")
+    return Patient.objects.annotate(registration_count=registration_count(per="patient")).order_by(
+        "last_name", "first_name", "id"
+    )
 
 
 def patient_search(queryset: QuerySet[Patient], text: str) -> QuerySet[Patient]:
     """Patients whose first name, last name or email contain every word of `text`
-    ("jane doe", "doe", "jane@example"), case-insensitively."""
-    for word in (text or "").split()[:5]:
+    ("jane doe", "doe", "jane@example"), case-insensitively, still by name.
+
+    The matches come from the trigram indexes (PostgreSQL). They are ordered by the
+    lower-cased name, which no index holds: otherwise the planner, asked for the first
+    50 by name, walks the name index from "A" testing every patient (0.8 s at 650,000
+    patients for "Nakamura") instead of sorting the few hundred that match.
+    """
+    words = (text or "").split()[:5]
+    for word in words:
         queryset = queryset.filter(
             Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
         )
-    return queryset
+    return queryset.order_by(Lower("last_name"), Lower("first_name"), "id") if words else queryset
 
 
 def patient_get_for_detail(*, patient_id: int) -> Patient:

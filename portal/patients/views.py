@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from portal.audit.services import phi_access_record
+from portal.core.pagination import FastPaginator
 from portal.orders.forms import OrderChoiceForm
 from portal.orders.selectors import orders_open_for_registration
 from portal.patients import selectors
@@ -25,7 +25,7 @@ PAGE_SIZE = 50
 def patient_list(request):
     filterset = PatientFilter(request.GET, queryset=selectors.patient_list())
     queryset = filterset.qs if filterset.is_valid() else filterset.queryset.none()
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = FastPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     phi_access_record(request=request, action="list", model=Patient, ids=page.object_list)
     return render(
         request,

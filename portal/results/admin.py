@@ -3,11 +3,12 @@ from django.contrib import admin
 
 from portal.audit.mixins import PhiAccessAdminMixin
 from portal.core.admin import RawPayloadMixin, run_action
+from portal.core.pagination import FastPaginator
 from portal.notifications.services import ResendRefused, notification_resend
 from portal.results import selectors
 from portal.results.models import Result
 from portal.results.services import result_refresh
-from portal.upstream.errors import UpstreamError
+from portal.upstream.errors import POLL_ERROR_CLASSES, UpstreamError
 
 PARTNER_FIELDS = (
     "registration",
@@ -40,6 +41,24 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+class LastErrorFilter(admin.SimpleListFilter):
+    """The error classes the poller records, as fixed choices: the stock filter for
+    this field lists them with a DISTINCT over every result on each page view."""
+
+    title = "last error"
+    parameter_name = "last_error_class"
+
+    def lookups(self, request, model_admin):
+        return [("any", "Any error")] + [(name, name) for name in POLL_ERROR_CLASSES]
+
+    def queryset(self, request, queryset):
+        if self.value() == "any":
+            return queryset.exclude(last_error_class="")
+        if self.value():
+            return queryset.filter(last_error_class=self.value())
+        return queryset
+
+
 @admin.register(Result)
 class ResultAdmin(PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmin):
     list_display = (
@@ -55,16 +74,18 @@ class ResultAdmin(PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmin):
         "last_error_class",
         "email_status",
     )
-    list_filter = ("status", OverdueFilter, "last_error_class")
+    # No date_hierarchy: with nothing picked it lists the years with a DISTINCT over
+    # every row (3.5 s at a million results); a fixed-choice date filter instead.
+    list_filter = ("status", OverdueFilter, LastErrorFilter, ("created_at", admin.DateFieldListFilter))
     search_fields = (
         "upstream_id__exact",
         "registration__kit_id",
         "registration__patient__last_name",
         "registration__patient__email",
     )
-    date_hierarchy = "created_at"
     list_select_related = ("registration", "registration__patient")
     show_full_result_count = False
+    paginator = FastPaginator
     readonly_fields = PARTNER_FIELDS
     fieldsets = (
         (None, {"fields": ("registration", "upstream_id")}),
@@ -78,6 +99,11 @@ class ResultAdmin(PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         # The latest email's status, as one subquery (not one query per row).
         return selectors.results_list()
+
+    def get_search_results(self, request, queryset, search_term):
+        # The staff list's search (same fields, served by indexes), not the admin's
+        # OR of `icontains` across three joined tables.
+        return selectors.results_search(queryset, search_term), False
 
     def has_add_permission(self, request) -> bool:
         # A result is created by the portal when the lab accepts a kit registration.

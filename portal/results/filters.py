@@ -6,11 +6,10 @@ from datetime import datetime, time, timedelta
 
 import django_filters
 from django import forms
-from django.db.models import Q
 from django.utils import timezone
 
 from portal.core.states import Status
-from portal.results.selectors import results_overdue_q
+from portal.results.selectors import results_overdue_q, results_search
 
 # More words than this in the search box are ignored (each word is one more join).
 MAX_SEARCH_TERMS = 5
@@ -64,17 +63,7 @@ class ResultFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_search(self, queryset, name, value):
-        for term in value.split()[:MAX_SEARCH_TERMS]:
-            match = (
-                Q(registration__patient__first_name__icontains=term)
-                | Q(registration__patient__last_name__icontains=term)
-                | Q(registration__patient__email__icontains=term)
-                | Q(registration__kit_id__icontains=term)
-            )
-            if term.isdigit() and len(term) < 19:
-                match |= Q(upstream_id=int(term))
-            queryset = queryset.filter(match)
-        return queryset
+        return results_search(queryset, value, max_terms=MAX_SEARCH_TERMS)
 
     def filter_ready_from(self, queryset, name, value):
         return queryset.filter(ready_at__gte=_start_of_day(value))

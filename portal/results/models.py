@@ -1,5 +1,9 @@
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 
 from portal.core.models import TimeStampedModel
 from portal.core.states import FINAL, Status
@@ -32,7 +36,10 @@ class Result(TimeStampedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["status", "-created_at"]),
+            # The list's order, newest first, and its status filter (portal/core/pagination.py
+            # reads a page's ids from these indexes alone).
+            models.Index(fields=["-created_at", "-id"], name="result_newest"),
+            models.Index(fields=["status", "-created_at", "-id"], name="result_status_newest"),
             models.Index(fields=["-ready_at"], name="result_ready_at", condition=models.Q(ready_at__isnull=False)),
             models.Index(
                 fields=["next_poll_at"],
@@ -53,3 +60,12 @@ class Result(TimeStampedModel):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL
+
+    @property
+    def is_overdue(self) -> bool:
+        """Still waiting for the lab RESULT_OVERDUE_AFTER days after the kit was
+        registered (the same rule as `results_overdue_q`, which filters by it)."""
+        registered_at = self.registration.registered_at
+        if self.is_final or registered_at is None:
+            return False
+        return registered_at < timezone.now() - timedelta(days=settings.RESULT_OVERDUE_AFTER)

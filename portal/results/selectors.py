@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from portal.core.states import FINAL, Status, timeline
@@ -27,20 +27,44 @@ def results_overdue_q(*, now: datetime | None = None) -> Q:
     return ~Q(status__in=FINAL) & Q(registration__registered_at__lt=cutoff)
 
 
+def results_search(queryset: QuerySet[Result], text: str, *, max_terms: int = 5) -> QuerySet[Result]:
+    """Results whose kit matches every word of `text`: in the patient's first name, last
+    name or email, or the kit id (contains, any case), or the lab result id (exact).
+
+    Each word becomes one `registration_id IN (... UNION ...)` of small index lookups
+    (trigram indexes on PostgreSQL) rather than an OR across three joined tables, which
+    no index can serve. Words past `max_terms` are ignored.
+    """
+    for term in (text or "").split()[:max_terms]:
+        queryset = queryset.filter(registration_id__in=_registrations_matching(term))
+    return queryset
+
+
+def _registrations_matching(term: str) -> QuerySet:
+    from portal.kits.models import KitRegistration
+    from portal.patients.models import Patient
+    from portal.patients.selectors import patient_search
+
+    patients = patient_search(Patient.objects.all(), term).order_by().values("id")
+    by_patient = KitRegistration.objects.filter(patient_id__in=patients).order_by().values("id")
+    others = [KitRegistration.objects.filter(kit_id__icontains=term).order_by().values("id")]
+    if term.isdigit() and len(term) < 19:
+        others.append(Result.objects.filter(upstream_id=int(term)).order_by().values("registration_id"))
+    return by_patient.union(*others)
+
+
 def _latest_notification(field: str) -> Subquery:
     return Subquery(Notification.objects.filter(result=OuterRef("pk")).order_by("-created_at", "-id").values(field)[:1])
 
 
 def results_list(*, now: datetime | None = None) -> QuerySet[Result]:
-    """All results, newest first, with the patient, kit and order joined, an
-    `is_overdue` flag and the status of the latest email to the patient
-    (`notification_status`, None when no email was created)."""
+    """All results, newest first, with the patient and kit joined and the status of
+    the latest email to the patient (`notification_status`, None when no email was
+    created). `Result.is_overdue` reads the joined kit, so it costs no query and, unlike
+    an annotation, keeps the join out of the list's count."""
     return (
         Result.objects.select_related("registration", "registration__patient")
-        .annotate(
-            is_overdue=Case(When(results_overdue_q(now=now), then=Value(True)), default=Value(False)),
-            notification_status=_latest_notification("status"),
-        )
+        .annotate(notification_status=_latest_notification("status"))
         .order_by("-created_at", "-id")
     )
 

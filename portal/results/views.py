@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.audit.services import phi_access_record
 from portal.core.exports import csv_response
+from portal.core.pagination import FastPaginator
 from portal.notifications.services import ResendRefused, notification_resend
 from portal.results import selectors
 from portal.results.filters import ResultFilter
@@ -37,7 +37,7 @@ def _filtered(request) -> tuple[ResultFilter, QuerySet[Result]]:
 @permission_required("results.view_result", raise_exception=True)
 def result_list(request):
     result_filter, queryset = _filtered(request)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = FastPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     phi_access_record(request=request, action="list", model=Result, ids=page.object_list)
     query = request.GET.copy()
     query.pop("page", None)

@@ -73,3 +73,10 @@ class UpstreamOutcomeUnknown(UpstreamError):
     The caller marks its record "needs review" instead of sending it again, so a
     timeout can never create a duplicate order or registration.
     """
+
+
+# What a read (a poll) can fail with, by the name a result's `last_error_class` keeps.
+POLL_ERROR_CLASSES = tuple(
+    cls.__name__
+    for cls in (UpstreamUnavailable, UpstreamNotFound, UpstreamRejected, UpstreamAuthFailed, UpstreamProtocolError)
+)

@@ -206,9 +206,10 @@ def _make_results(n: int) -> None:
 def test_list_runs_a_constant_number_of_queries(staff_client, django_assert_num_queries, rows):
     _make_results(rows)
     staff_client.get(LIST)  # warm the session and the content-type cache
-    # session, user, 2 permission lookups (user's and group's), count, page, the PHI
-    # access row, and the session's sliding timeout saved (savepoint, update, release)
-    with django_assert_num_queries(10):
+    # session, user, 2 permission lookups (user's and group's), count, the page's ids,
+    # its rows, the PHI access row, and the session's sliding timeout saved (savepoint,
+    # update, release)
+    with django_assert_num_queries(11):
         response = staff_client.get(LIST, {"q": "Jane"})
     assert len(response.context["results"]) == rows
 
@@ -359,3 +360,22 @@ def test_double_click_on_resend_queues_one_email(staff_client):
     response = staff_client.post(reverse("results:resend", args=[result.pk]), follow=True)
     assert "already on its way" in response.content.decode()
     assert Notification.objects.filter(result=result, is_resend=True).count() == 1
+
+
+def test_search_by_lab_result_id_is_exact(staff_client):
+    wanted = result_for(last="Exact", kit_id="KITEXACT01", upstream_id=987654)
+    result_for(last="Partial", kit_id="KITPART001", upstream_id=9876540)
+    assert list(staff_client.get(LIST, {"q": "987654"}).context["results"]) == [wanted]
+
+
+def test_only_the_late_result_has_the_overdue_badge_in_the_full_list(staff_client, settings):
+    settings.RESULT_OVERDUE_AFTER = 10
+    ResultFactory(registration=RegistrationFactory(registered_at=timezone.now() - dt.timedelta(days=11)))
+    ResultFactory()
+    ResultFactory(
+        registration=RegistrationFactory(registered_at=timezone.now() - dt.timedelta(days=30)),
+        status=Status.FAILED,
+        state="failed",
+    )
+    content = staff_client.get(LIST).content.decode()
+    assert content.count(">Overdue</span>") == 1

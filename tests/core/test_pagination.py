@@ -1,0 +1,65 @@
+"""The paginator of the staff lists (portal/core/pagination.py)."""
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from portal.core import pagination
+from portal.core.pagination import FastPaginator
+from portal.results import selectors
+from portal.results.models import Result
+from tests.factories import NotificationFactory, ResultFactory
+
+pytestmark = pytest.mark.django_db
+
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="the row estimate is PostgreSQL's")
+
+
+def test_a_page_has_the_rows_of_that_slice_in_the_lists_order_with_their_annotations():
+    results = [ResultFactory() for _ in range(7)]
+    NotificationFactory(result=results[2])
+    queryset = selectors.results_list()
+    paginator = FastPaginator(queryset, 3)
+
+    second = paginator.page(2)
+
+    assert [r.pk for r in second.object_list] == [r.pk for r in queryset[3:6]]
+    assert [r.notification_status for r in second.object_list] == [r.notification_status for r in queryset[3:6]]
+    assert paginator.count == 7 and paginator.num_pages == 3 and not paginator.count_is_estimate
+    assert [r.pk for r in paginator.page(3).object_list] == [results[0].pk]
+
+
+def test_a_filtered_list_is_counted_exactly_however_big_the_table(monkeypatch):
+    monkeypatch.setattr(pagination, "table_row_estimate", lambda model, using="default": 5_000_000)
+    ResultFactory(status="ready", state="ready", ready_at="2026-01-01T00:00:00Z")
+    ResultFactory()
+    paginator = FastPaginator(Result.objects.filter(status="ready"), 50)
+    assert paginator.count == 1 and not paginator.count_is_estimate
+
+
+def test_a_big_unfiltered_list_says_about_and_offers_no_last_page(staff_client, monkeypatch):
+    monkeypatch.setattr(pagination, "table_row_estimate", lambda model, using="default": 1_234_567)
+    ResultFactory()
+    content = staff_client.get(reverse("results:list")).content.decode()
+    assert "Page 1 of about 24,692" in content
+    assert "of about 1,234,567." in content
+    assert ">Last<" not in content
+
+
+@on_postgresql
+def test_the_estimate_is_the_planners_row_count_on_postgresql(monkeypatch):
+    for _ in range(5):
+        ResultFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE results_result")
+    assert pagination.table_row_estimate(Result) == 5
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 2)
+    paginator = FastPaginator(Result.objects.order_by("-id"), 2)
+    assert paginator.count == 5 and paginator.count_is_estimate
+
+
+def test_there_is_no_estimate_off_postgresql():
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL has one")
+    ResultFactory()
+    assert pagination.table_row_estimate(Result) is None
