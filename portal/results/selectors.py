@@ -73,6 +73,7 @@ def results_export_rows(*, queryset: QuerySet[Result]):
     """The CSV export's rows for an already filtered `results_list()` queryset, one
     query streamed with a server-side cursor where the database has one."""
     labels = dict(Notification.Status.choices)
+    status_labels = dict(Status.choices)
     rows = queryset.values_list(
         "registration__kit_id",
         "upstream_id",
@@ -83,14 +84,14 @@ def results_export_rows(*, queryset: QuerySet[Result]):
         "registration__patient__first_name",
         "registration__patient__email",
         "notification_status",
-    ).iterator(chunk_size=500)
+    ).iterator(chunk_size=2000)
     tz = timezone.get_current_timezone()
     for kit_id, upstream_id, state, status, ready_at, last, first, email, notification in rows:
         yield (
             kit_id or "",
             upstream_id,
             state,
-            Status(status).label if status in Status.values else status,
+            status_labels.get(status, status),
             timezone.localtime(ready_at, tz).strftime("%Y-%m-%d %H:%M %Z") if ready_at else "",
             last,
             first,
