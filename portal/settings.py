@@ -387,6 +387,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-submissions": {"task": "portal.core.tasks.sweep_task", "schedule": 60.0},
     # Daily: checked hourly, sent once a day at or after STAFF_DIGEST_HOUR (see portal/core/digest.py).
     "staff-digest": {"task": "portal.core.tasks.staff_digest_task", "schedule": 3600.0},
+    # The navigation bar's counts, so no page computes them (portal/core/digest.py).
+    "staff-alert-badges": {"task": "portal.core.tasks.staff_alert_badges_task", "schedule": 60.0},
 }
 
 # --- Logging ------------------------------------------------------------------

@@ -21,3 +21,11 @@ def staff_digest_task() -> int:
     from portal.core.digest import staff_digest_send_if_due
 
     return staff_digest_send_if_due()
+
+
+@shared_task(ignore_result=True, expires=60)
+def staff_alert_badges_task() -> None:
+    """Every minute: the navigation bar's counts, so no page waits for them."""
+    from portal.core.digest import staff_alert_badges_refresh
+
+    staff_alert_badges_refresh()

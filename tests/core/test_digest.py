@@ -161,16 +161,34 @@ def test_staff_see_the_counts_as_badges_linking_to_the_lists(clinic, staff_clien
     assert '>3</span><span class="visually-hidden"> submissions to the lab' in page
 
 
-def test_the_badges_cost_one_query_a_minute(clinic, staff_client):
-    def count_queries():
-        with CaptureQueriesContext(connection) as queries:
-            staff_client.get(reverse("kits:list"))
-        return sum(1 for q in queries.captured_queries if q["sql"].startswith("SELECT (SELECT COUNT(*)"))
+def _badge_queries(staff_client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        staff_client.get(reverse("kits:list"))
+    return sum(1 for q in queries.captured_queries if q["sql"].startswith("SELECT (SELECT COUNT(*)"))
 
-    assert count_queries() == 1
-    assert count_queries() == 0  # cached
+
+def test_pages_compute_the_badges_only_when_none_are_cached(clinic, staff_client):
+    assert _badge_queries(staff_client) == 1
+    assert _badge_queries(staff_client) == 0  # cached
     cache.delete(digest.BADGES_KEY)
-    assert count_queries() == 1
+    assert _badge_queries(staff_client) == 1
+
+
+def test_beat_refreshes_the_badges_so_pages_show_new_counts_without_computing_them(clinic, staff_client):
+    from portal.core.tasks import staff_alert_badges_task
+
+    assert _badge_queries(staff_client) == 1
+    ResultFactory(status=Status.READY, ready_at=timezone.now() - dt.timedelta(minutes=5))
+    before = digest.staff_alert_badges().ready
+    staff_alert_badges_task()
+    assert digest.staff_alert_badges().ready == before + 1
+    assert _badge_queries(staff_client) == 0
+
+
+def test_the_badges_are_refreshed_every_minute_by_beat(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["staff-alert-badges"]
+    assert entry["task"] == "portal.core.tasks.staff_alert_badges_task"
+    assert entry["schedule"] <= digest.BADGES_SECONDS
 
 
 def test_no_badges_without_the_staff_role_or_when_nothing_is_waiting(client, no_role_user, staff_client):
