@@ -344,3 +344,16 @@ def test_result_admin_filters_by_creation_date(admin_client_):
     since = str(timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=7))
     response = admin_client_.get(changelist(Result), {"created_at__gte": since})
     assert list(response.context["cl"].result_list) == [recent]
+
+
+def test_big_table_changelists_write_the_same_action_checkbox_as_django(admin_client_):
+    from django.contrib import admin as django_admin
+
+    from portal.results.admin import ResultAdmin
+
+    result = ResultFactory()
+    model_admin = ResultAdmin(Result, django_admin.site)
+    assert model_admin.action_checkbox(result) == django_admin.ModelAdmin.action_checkbox(model_admin, result)
+    page = admin_client_.get(changelist(Result)).content.decode()
+    assert f'name="_selected_action" value="{result.pk}" class="action-select"' in page
+    assert 'id="action-toggle"' in page

@@ -7,9 +7,12 @@ import json
 from collections.abc import Callable, Iterable
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.serializers.json import DjangoJSONEncoder
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 
 from portal.core.models import StateChange
 from portal.core.pagination import FastPaginator
@@ -27,6 +30,29 @@ def pretty_json(value) -> str:
         return "—"
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder)
     return format_html('<pre class="raw-payload">{}</pre>', text)
+
+
+class BigTableAdminMixin:
+    """For the changelists of tables that grow to millions of rows (results, kits,
+    orders, patients): no full count, an ids-first paginator with an estimated count
+    when unfiltered (portal/core/pagination.py), 50 rows a page like the staff lists,
+    and the action checkbox written directly rather than rendered as a form widget
+    (a third of the changelist's time at 100 rows)."""
+
+    paginator = FastPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj):
+        # The same HTML as ModelAdmin.action_checkbox (checked by tests/test_admin.py).
+        label = format_html(gettext("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            label,
+        )
 
 
 class RawPayloadMixin:

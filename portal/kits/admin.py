@@ -5,8 +5,7 @@ from django.db import IntegrityError
 from django.template.response import TemplateResponse
 
 from portal.audit.mixins import PhiAccessAdminMixin
-from portal.core.admin import RawPayloadMixin, run_action
-from portal.core.pagination import FastPaginator
+from portal.core.admin import BigTableAdminMixin, RawPayloadMixin, run_action
 from portal.core.states import Submission
 from portal.kits.models import KitRegistration
 from portal.kits.services import RegistrationError, registration_retry_submission, registration_set_result_id
@@ -56,7 +55,7 @@ class SetResultIdForm(forms.Form):
 
 
 @admin.register(KitRegistration)
-class KitRegistrationAdmin(PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmin):
+class KitRegistrationAdmin(BigTableAdminMixin, PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "patient",
@@ -79,8 +78,6 @@ class KitRegistrationAdmin(PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmi
         "order__upstream_id__exact",
     )
     list_select_related = ("patient", "order")
-    show_full_result_count = False
-    paginator = FastPaginator
     readonly_fields = PARTNER_FIELDS
     fieldsets = (
         (None, {"fields": ("order", "patient")}),

@@ -1,7 +1,6 @@
 from django.contrib import admin
 
-from portal.core.admin import RawPayloadMixin, run_action
-from portal.core.pagination import FastPaginator
+from portal.core.admin import BigTableAdminMixin, RawPayloadMixin, run_action
 from portal.core.states import Submission
 from portal.orders.models import Order
 from portal.orders.services import OrderError, order_refresh, order_retry_submission
@@ -30,7 +29,7 @@ DELETABLE_SUBMISSIONS = (Submission.QUEUED, Submission.FAILED, Submission.REJECT
 
 
 @admin.register(Order)
-class OrderAdmin(RawPayloadMixin, admin.ModelAdmin):
+class OrderAdmin(BigTableAdminMixin, RawPayloadMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "amount",
@@ -46,8 +45,6 @@ class OrderAdmin(RawPayloadMixin, admin.ModelAdmin):
     list_filter = ("status", "submission_status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("upstream_id__exact", "state", "last_error")
     list_select_related = ("created_by",)
-    show_full_result_count = False
-    paginator = FastPaginator
     readonly_fields = PARTNER_FIELDS
     fieldsets = (
         (None, {"fields": ("amount",)}),

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from portal.audit.mixins import PhiAccessAdminMixin
-from portal.core.pagination import FastPaginator
+from portal.core.admin import BigTableAdminMixin
 from portal.patients import validators
 from portal.patients.models import Address, Patient
 
@@ -66,7 +66,7 @@ class AddressInline(admin.StackedInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(PhiAccessAdminMixin, admin.ModelAdmin):
+class PatientAdmin(BigTableAdminMixin, PhiAccessAdminMixin, admin.ModelAdmin):
     form = PatientAdminForm
     inlines = [AddressInline]
     list_display = (
@@ -82,8 +82,6 @@ class PatientAdmin(PhiAccessAdminMixin, admin.ModelAdmin):
     # A fixed-choice date filter, not date_hierarchy (a DISTINCT over every row).
     list_filter = ("gender", ("created_at", admin.DateFieldListFilter))
     search_fields = ("last_name", "first_name", "email", "phone", "upstream_user_id__exact")
-    show_full_result_count = False
-    paginator = FastPaginator
     readonly_fields = ("upstream_user_id", "created_by", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": (("first_name", "last_name"), "email", "date_of_birth", "phone", "gender")}),

@@ -2,8 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 
 from portal.audit.mixins import PhiAccessAdminMixin
-from portal.core.admin import RawPayloadMixin, run_action
-from portal.core.pagination import FastPaginator
+from portal.core.admin import BigTableAdminMixin, RawPayloadMixin, run_action
 from portal.notifications.services import ResendRefused, notification_resend
 from portal.results import selectors
 from portal.results.models import Result
@@ -60,7 +59,7 @@ class LastErrorFilter(admin.SimpleListFilter):
 
 
 @admin.register(Result)
-class ResultAdmin(PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmin):
+class ResultAdmin(BigTableAdminMixin, PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
         "kit_id",
@@ -84,8 +83,6 @@ class ResultAdmin(PhiAccessAdminMixin, RawPayloadMixin, admin.ModelAdmin):
         "registration__patient__email",
     )
     list_select_related = ("registration", "registration__patient")
-    show_full_result_count = False
-    paginator = FastPaginator
     readonly_fields = PARTNER_FIELDS
     fieldsets = (
         (None, {"fields": ("registration", "upstream_id")}),
