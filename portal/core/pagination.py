@@ -24,6 +24,7 @@ from functools import cached_property
 
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models.sql.where import WhereNode
 
 # Below this many rows (by the estimate) an exact count is cheap: use it.
 ESTIMATE_ABOVE = 100_000
@@ -64,5 +65,11 @@ class FastPaginator(Paginator):
         if not hasattr(queryset, "values_list"):
             return super().page(number)
         ids = list(queryset.values_list("pk", flat=True)[bottom : bottom + self.per_page])
-        by_pk = {obj.pk: obj for obj in queryset.filter(pk__in=ids).order_by()} if ids else {}
+        if not ids:
+            return self._get_page([], number, self)
+        # The filters chose the ids already: the rows are read by primary key alone, with
+        # the list's joins and annotations (a search is not run a second time).
+        rows = queryset.all()
+        rows.query.where = WhereNode()
+        by_pk = {obj.pk: obj for obj in rows.filter(pk__in=ids).order_by()}
         return self._get_page([by_pk[pk] for pk in ids if pk in by_pk], number, self)
