@@ -2,6 +2,7 @@
 REQUIRE_2FA_FOR_STAFF is on; enrolment in the portal; admin needs a verified session."""
 
 import re
+import urllib.parse
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
@@ -125,7 +126,8 @@ def test_enrolment_shows_the_secret_as_text_uri_and_qr_code_then_confirms(client
     assert "otpauth://totp/" in html and "issuer=" in html
     secret = re.search(r'<code[^>]*id="totp-secret">([A-Z2-7 ]+)</code>', html).group(1)
     assert "".join(secret.split()) in page.context["otpauth_uri"]
-    assert "<svg" in html and "<script" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]
+    qr = re.search(r'<img[^>]*src="(data:image/svg\+xml[^"]+)"[^>]*alt="QR code of the setup key"', html)
+    assert qr and "<svg" in urllib.parse.unquote(qr.group(1))  # an image, no inline markup
     assert re.search(r'<label\s+for="id_token"', html)  # the field is labelled
 
     # Reloading keeps the same secret (the app may have been scanned already).
