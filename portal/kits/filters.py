@@ -7,6 +7,7 @@ from django import forms
 
 from portal.core.states import Submission
 from portal.kits.models import KitRegistration
+from portal.patients.selectors import MIN_CONTAINS
 
 SELECT = forms.Select(attrs={"class": "form-select"})
 
@@ -29,4 +30,11 @@ class RegistrationFilter(django_filters.FilterSet):
 
     def filter_kit_id(self, queryset, name, value):
         value = value.strip()
-        return queryset.filter(kit_id__icontains=value) if value else queryset
+        if not value:
+            return queryset
+        # One or two characters: the whole kit id (a trigram index serves 3 or more).
+        return (
+            queryset.filter(kit_id__icontains=value)
+            if len(value) >= MIN_CONTAINS
+            else queryset.filter(kit_id__iexact=value)
+        )

@@ -33,6 +33,7 @@ class Patient(TimeStampedModel):
         indexes = [
             models.Index(fields=["last_name", "first_name", "id"], name="patient_by_name"),
             models.Index(Upper("last_name"), name="patient_last_name_upper"),
+            models.Index(Upper("first_name"), name="patient_first_name_upper"),
             models.Index(fields=["email", "date_of_birth"]),
         ]
         constraints = [

@@ -17,9 +17,28 @@ def patient_list() -> QuerySet[Patient]:
     )
 
 
+# Trigram indexes serve "contains" for words of 3 characters or more; a shorter word
+# ("Li", "Ng", "Wu") matches a whole first or last name instead, any case, which an
+# index serves too and is what staff mean by it (not every "Alice" and "William").
+MIN_CONTAINS = 3
+
+
+def patient_match_q(word: str, prefix: str = "") -> Q:
+    """The condition "this patient matches `word`" (see `patient_search`); `prefix`
+    reaches the patient through a relation, e.g. "patient__"."""
+    if len(word) < MIN_CONTAINS:
+        return Q(**{f"{prefix}first_name__iexact": word}) | Q(**{f"{prefix}last_name__iexact": word})
+    return (
+        Q(**{f"{prefix}first_name__icontains": word})
+        | Q(**{f"{prefix}last_name__icontains": word})
+        | Q(**{f"{prefix}email__icontains": word})
+    )
+
+
 def patient_search(queryset: QuerySet[Patient], text: str) -> QuerySet[Patient]:
     """Patients whose first name, last name or email contain every word of `text`
-    ("jane doe", "doe", "jane@example"), case-insensitively, still by name.
+    ("jane doe", "doe", "jane@example"), case-insensitively, still by name; a word of
+    one or two letters must be a whole first or last name.
 
     The matches come from the trigram indexes (PostgreSQL). They are ordered by the
     lower-cased name, which no index holds: otherwise the planner, asked for the first
@@ -28,9 +47,7 @@ def patient_search(queryset: QuerySet[Patient], text: str) -> QuerySet[Patient]:
     """
     words = (text or "").split()[:5]
     for word in words:
-        queryset = queryset.filter(
-            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
-        )
+        queryset = queryset.filter(patient_match_q(word))
     return queryset.order_by(Lower("last_name"), Lower("first_name"), "id") if words else queryset
 
 

@@ -29,7 +29,8 @@ def results_overdue_q(*, now: datetime | None = None) -> Q:
 
 def results_search(queryset: QuerySet[Result], text: str, *, max_terms: int = 5) -> QuerySet[Result]:
     """Results whose kit matches every word of `text`: in the patient's first name, last
-    name or email, or the kit id (contains, any case), or the lab result id (exact).
+    name or email, or the kit id (contains, any case; a word of one or two letters must
+    be the whole name or kit id), or the lab result id (exact).
 
     Each word becomes one `registration_id IN (... UNION ...)` of small index lookups
     (trigram indexes on PostgreSQL) rather than an OR across three joined tables, which
@@ -43,11 +44,12 @@ def results_search(queryset: QuerySet[Result], text: str, *, max_terms: int = 5)
 def _registrations_matching(term: str) -> QuerySet:
     from portal.kits.models import KitRegistration
     from portal.patients.models import Patient
-    from portal.patients.selectors import patient_search
+    from portal.patients.selectors import MIN_CONTAINS, patient_search
 
     patients = patient_search(Patient.objects.all(), term).order_by().values("id")
     by_patient = KitRegistration.objects.filter(patient_id__in=patients).order_by().values("id")
-    others = [KitRegistration.objects.filter(kit_id__icontains=term).order_by().values("id")]
+    kit_match = {"kit_id__icontains" if len(term) >= MIN_CONTAINS else "kit_id__iexact": term}
+    others = [KitRegistration.objects.filter(**kit_match).order_by().values("id")]
     if term.isdigit() and len(term) < 19:
         others.append(Result.objects.filter(upstream_id=int(term)).order_by().values("registration_id"))
     return by_patient.union(*others)

@@ -34,3 +34,8 @@ def test_patient_name_and_email_searches_use_the_trigram_indexes(column):
 
 def test_kit_id_search_uses_the_trigram_index():
     assert "registration_kit_id_trgm" in _plan(KitRegistration.objects.filter(kit_id__icontains="K00012"))
+
+
+@pytest.mark.parametrize("column", ["first_name", "last_name"])
+def test_a_short_word_matches_a_whole_name_through_an_index(column):
+    assert f"patient_{column}_upper" in _plan(Patient.objects.filter(**{f"{column}__iexact": "Li"}))

@@ -67,6 +67,15 @@ def test_search_by_name_and_email(staff_client, patient):
     assert "No patient matches “nobody”" in response.content.decode()
 
 
+def test_a_one_or_two_letter_word_matches_a_whole_name(staff_client):
+    li = PatientFactory(first_name="Mei", last_name="Li", email="mei@example.com")
+    PatientFactory(first_name="Alice", last_name="Williams", email="alice@example.com")
+    wu = PatientFactory(first_name="Wu", last_name="Chen", email="chen@example.com")
+    for query, wanted in (("li", [li]), ("LI mei", [li]), ("wu", [wu])):
+        response = staff_client.get(reverse("patients:list"), {"q": query})
+        assert [p.pk for p in response.context["patients"]] == [p.pk for p in wanted], query
+
+
 def test_list_shows_contact_details_and_kit_counts(staff_client, patient):
     RegistrationFactory.create_batch(2, patient=patient)
     content = staff_client.get(reverse("patients:list")).content.decode()

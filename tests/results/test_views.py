@@ -379,3 +379,11 @@ def test_only_the_late_result_has_the_overdue_badge_in_the_full_list(staff_clien
     )
     content = staff_client.get(LIST).content.decode()
     assert content.count(">Overdue</span>") == 1
+
+
+def test_a_one_or_two_letter_word_matches_a_whole_name_or_kit_id(staff_client):
+    wanted = result_for(first="Mei", last="Li", email="mei@example.com", kit_id="KITLI00001")
+    result_for(first="Alice", last="Williams", email="alice@example.com", kit_id="KITAW00001")
+    kit = result_for(first="Jo", last="March", email="jo@example.com", kit_id="K7")
+    assert list(staff_client.get(LIST, {"q": "Li"}).context["results"]) == [wanted]
+    assert list(staff_client.get(LIST, {"q": "k7"}).context["results"]) == [kit]
