@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTION_ENV = {
@@ -59,3 +61,28 @@ def test_production_defaults_point_at_the_partner_over_https():
         "https://secure.everlywell.com/aapi",
         "https://auth.everlywell.com/api",
     ]
+
+
+def _pg_options(extra: dict[str, str]) -> str:
+    env = {**PRODUCTION_ENV, "DATABASE_URL": "postgres://portal@db.example:5432/portal", **extra}
+    code = (
+        "from django.conf import settings as s; print(repr(s.DATABASES['default'].get('OPTIONS', {}).get('options')))"  # noqa: E501
+    )
+    result = _manage("shell", "-c", code, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_postgresql_connections_turn_jit_off_and_price_random_reads_for_ssd():
+    assert _pg_options({}) == "'-c jit=off -c random_page_cost=1.1'"
+    assert _pg_options({"DATABASE_PG_OPTIONS": ""}) == "None"  # behind a pooler that refuses them
+
+
+def test_the_planner_settings_reach_the_database_session(db):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL settings")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit'), current_setting('random_page_cost')")
+        assert cursor.fetchone() == ("off", "1.1")
