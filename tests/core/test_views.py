@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -27,6 +29,9 @@ def test_wrong_password_shows_an_error(client, staff_user):
     response = client.post(reverse("login"), {"username": "nurse", "password": "wrong-password"})
     assert response.status_code == 200
     assert b"Please enter a correct username and password" in response.content
+    # In an alert, so a screen reader announces it; the username typed is kept.
+    assert re.search(rb'role="alert"><p class="mb-0">Please enter a correct username and password', response.content)
+    assert b'value="nurse"' in response.content
 
 
 def test_user_without_staff_role_gets_403(client, no_role_user):
