@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,6 +17,7 @@ from django.utils import timezone
 
 from portal.core.states import FINAL, RESULT_STATES, Move, Status, record_state_change, status_for
 from portal.results.models import Result
+from portal.upstream import calllog
 from portal.upstream.client import get_client
 from portal.upstream.errors import UpstreamError, UpstreamNotFound
 
@@ -158,28 +161,39 @@ def results_claim_due(*, limit: int, now: datetime | None = None) -> list[int]:
     return claimed
 
 
-def _fetch_one(client, upstream_id: int, *, in_thread: bool):
+def _fetch_one(client, upstream_id: int):
     try:
         return client.get_result(upstream_id), None
     except UpstreamError as exc:
         return None, exc
+
+
+def _fetch_in_thread(client, upstream_id: int):
+    """`_fetch_one` in a pool thread. The call log is buffered and the token kept in
+    memory, so the call normally touches no database. Should something still open
+    a connection in this thread (a token refresh through the database cache, once
+    per token lifetime), it is closed here, when the task ends, so none leaks;
+    checking costs nothing when there is none."""
+    try:
+        return _fetch_one(client, upstream_id)
     finally:
-        if in_thread:
-            # The call log and the token cache may have opened a database
-            # connection in this pool thread: close it, or it leaks.
+        if any(conn.connection is not None for conn in connections.all(initialized_only=True)):
             connections.close_all()
 
 
 def _fetch_results(client, ids: list[int], upstream_ids: dict[int, int], concurrency: int):
     """Yield (result id, upstream result or None, error or None) as answers arrive,
-    with at most `concurrency` calls in flight (inline when it is 1)."""
+    with at most `concurrency` calls in flight (inline when it is 1). Each pool task
+    runs in a copy of the caller's context, so it sees the caller's call-log buffer."""
     if concurrency <= 1:
         for rid in ids:
-            upstream, exc = _fetch_one(client, upstream_ids[rid], in_thread=False)
+            upstream, exc = _fetch_one(client, upstream_ids[rid])
             yield rid, upstream, exc
         return
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll") as pool:
-        futures = {pool.submit(_fetch_one, client, upstream_ids[rid], in_thread=True): rid for rid in ids}
+        futures = {
+            pool.submit(contextvars.copy_context().run, _fetch_in_thread, client, upstream_ids[rid]): rid for rid in ids
+        }
         for future in as_completed(futures):
             upstream, exc = future.result()
             yield futures[future], upstream, exc
@@ -198,9 +212,10 @@ def results_poll_due(*, limit: int | None = None, concurrency: int | None = None
     """One poll cycle: claim a bounded batch of due results, ask the lab about them
     with at most `concurrency` calls in flight, and store each answer.
 
-    The calls run in pool threads (which close any database connection they open);
-    every result is written from this thread, and memory stays flat however many
-    results are due.
+    The calls run in pool threads that do not touch the database: their call-log
+    rows are collected and inserted together at the end of the batch (even if it
+    fails half-way), and every result is written from this thread. Memory stays
+    flat however many results are due.
     """
     limit = limit or settings.POLL_BATCH_SIZE
     concurrency = concurrency or settings.EVERLYWELL_CONCURRENCY
@@ -211,16 +226,18 @@ def results_poll_due(*, limit: int | None = None, concurrency: int | None = None
         return report
     upstream_ids = dict(Result.objects.filter(id__in=ids).values_list("id", "upstream_id"))
     client = get_client()
-    for result_id, upstream, exc in _fetch_results(client, ids, upstream_ids, concurrency):
-        if exc is not None:
-            result_record_error(result_id=result_id, exc=exc)
-            report.failed += 1
-            report.errors[type(exc).__name__] = report.errors.get(type(exc).__name__, 0) + 1
-            continue
-        result = result_apply_state(result_id=result_id, state=upstream.state, raw=upstream.raw)
-        report.polled += 1
-        if result.status == Status.READY and result.ready_at and result.last_polled_at == result.ready_at:
-            report.became_ready += 1
+    # `closing` ends the pool (waiting for calls in flight) before the buffer is written.
+    with calllog.buffered(), closing(_fetch_results(client, ids, upstream_ids, concurrency)) as fetched:
+        for result_id, upstream, exc in fetched:
+            if exc is not None:
+                result_record_error(result_id=result_id, exc=exc)
+                report.failed += 1
+                report.errors[type(exc).__name__] = report.errors.get(type(exc).__name__, 0) + 1
+                continue
+            result = result_apply_state(result_id=result_id, state=upstream.state, raw=upstream.raw)
+            report.polled += 1
+            if result.status == Status.READY and result.ready_at and result.last_polled_at == result.ready_at:
+                report.became_ready += 1
     logger.info(
         "poll cycle: claimed=%s polled=%s failed=%s ready=%s",
         report.claimed,

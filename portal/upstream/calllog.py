@@ -4,14 +4,20 @@ Both carry the operation, method, path *template*, the id concerned, the last
 HTTP status, the outcome, latency and attempts; never a body, a token, a
 credential or patient data. Error text comes from `str(UpstreamError)`, which
 is written to be free of patient data (see `errors`).
+
+Each row is inserted as the call ends, unless the caller collects them with
+`buffered()`: the poller does, so its pool threads never touch the database and
+the rows of a whole batch go in with one `bulk_create`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -22,6 +28,45 @@ from portal.upstream.transport import CallState
 logger = logging.getLogger("portal.upstream")
 
 ERROR_TEXT_LIMIT = 300
+
+
+class CallBuffer:
+    """Call-log rows kept in memory until `buffered()` ends; shared by the threads
+    that make the calls, hence the lock."""
+
+    def __init__(self) -> None:
+        self._rows: list = []
+        self._lock = threading.Lock()
+
+    def add(self, row) -> None:
+        with self._lock:
+            self._rows.append(row)
+
+    def take(self) -> list:
+        with self._lock:
+            rows, self._rows = self._rows, []
+        return rows
+
+
+# A context variable, not a global, so only the code run inside `buffered()` is
+# buffered (a web request in another thread still inserts its row at once). Pool
+# threads do not inherit context variables: run their tasks in a copy of the
+# caller's context (`contextvars.copy_context().run`).
+_buffer: ContextVar[CallBuffer | None] = ContextVar("upstream_call_buffer", default=None)
+
+
+@contextmanager
+def buffered() -> Iterator[CallBuffer]:
+    """Collect the call-log rows of the calls made in the block (and in threads
+    running in a copy of its context) and insert them together when it ends,
+    however it ends."""
+    buffer = CallBuffer()
+    reset = _buffer.set(buffer)
+    try:
+        yield buffer
+    finally:
+        _buffer.reset(reset)
+        _insert(buffer.take())
 
 
 @dataclass
@@ -81,19 +126,38 @@ def _record(call: Call, *, outcome: str, error: str, latency_ms: int) -> None:
     """Best effort: the call log must never break the call it describes."""
     from portal.upstream.models import UpstreamCall
 
+    fields = {
+        "operation": call.operation,
+        "method": call.method,
+        "path": call.path,
+        "object_id": call.object_id[:40],
+        "status_code": call.status,
+        "outcome": outcome,
+        "latency_ms": latency_ms,
+        "attempts": call.attempts,
+        "error": error[:ERROR_TEXT_LIMIT],
+    }
+    buffer = _buffer.get()
+    if buffer is not None:
+        # Unsaved: `created_at` is set now, when the call ends, not at the insert.
+        buffer.add(UpstreamCall(**fields))
+        return
     try:
         # A savepoint, so a failed insert cannot break the caller's transaction.
         with transaction.atomic():
-            UpstreamCall.objects.create(
-                operation=call.operation,
-                method=call.method,
-                path=call.path,
-                object_id=call.object_id[:40],
-                status_code=call.status,
-                outcome=outcome,
-                latency_ms=latency_ms,
-                attempts=call.attempts,
-                error=error[:ERROR_TEXT_LIMIT],
-            )
+            UpstreamCall.objects.create(**fields)
     except Exception as exc:  # any failure here (database down, no DB in this context) is not the caller's
         logger.warning("upstream: could not record the call in the call log (%s)", type(exc).__name__)
+
+
+def _insert(rows: list) -> None:
+    """Insert buffered rows; best effort, like `_record`."""
+    if not rows:
+        return
+    from portal.upstream.models import UpstreamCall
+
+    try:
+        with transaction.atomic():
+            UpstreamCall.objects.bulk_create(rows)
+    except Exception as exc:  # never break the poll the rows describe
+        logger.warning("upstream: could not record %d calls in the call log (%s)", len(rows), type(exc).__name__)

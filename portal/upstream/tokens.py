@@ -3,7 +3,16 @@
 NOTES.md point 2: the token's expiry is the JWT's `exp` claim when it has one,
 else `EVERLYWELL_TOKEN_LIFETIME`; it is refreshed `EVERLYWELL_TOKEN_REFRESH_MARGIN`
 seconds early (at most half its lifetime early, so a short-lived token is still
-reused). When it must be refreshed, one caller does it:
+reused).
+
+Each process also keeps the last entry it read or stored, and hands it out without
+asking the shared cache until its refresh time (the default cache is a database
+table: one read per call would mean a query, and a connection, in every pool
+thread). A value the API just answered 401 to is never taken from that copy: the
+shared cache is read again, so a token another process already refreshed is
+picked up, and otherwise it is refreshed as below.
+
+When it must be refreshed, one caller does it:
 
 - threads of one process queue on a `threading.Lock` and re-read the cache once
   they hold it, so they never poll;
@@ -63,6 +72,9 @@ class TokenCache:
         self._clock = clock
         self._sleep = sleep
         self._thread_lock = threading.Lock()
+        # The last entry read from or written to the shared cache. Replaced whole
+        # (one attribute assignment, atomic), never changed in place.
+        self._local: dict | None = None
 
     @property
     def cache(self):
@@ -88,10 +100,17 @@ class TokenCache:
             self._thread_lock.release()
 
     def _read_fresh(self, rejected: str | None) -> Token | None:
+        token = self._usable(self._local, rejected)
+        if token:
+            return token
         entry = self.cache.get(TOKEN_KEY)
         if not isinstance(entry, dict):
             return None
-        if entry.get("value") == rejected or entry.get("refresh_at", 0) <= self._clock():
+        self._local = entry
+        return self._usable(entry, rejected)
+
+    def _usable(self, entry: dict | None, rejected: str | None) -> Token | None:
+        if entry is None or entry.get("value") == rejected or entry.get("refresh_at", 0) <= self._clock():
             return None
         return Token(value=entry["value"], expires_at=entry["expires_at"])
 
@@ -126,9 +145,7 @@ class TokenCache:
             logger.warning("upstream token: the new token is already expired by our clock")
             return token
         refresh_at = token.expires_at - min(margin, lifetime / 2)
-        self.cache.set(
-            TOKEN_KEY,
-            {"value": token.value, "expires_at": token.expires_at, "refresh_at": refresh_at},
-            timeout=max(1, math.ceil(lifetime)),
-        )
+        entry = {"value": token.value, "expires_at": token.expires_at, "refresh_at": refresh_at}
+        self.cache.set(TOKEN_KEY, entry, timeout=max(1, math.ceil(lifetime)))
+        self._local = entry
         return token

@@ -1,12 +1,17 @@
 import datetime as dt
+import threading
 
 import pytest
+from django.db import connection, connections
+from django.db.backends.signals import connection_created
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from portal.core.states import Status
 from portal.notifications.models import Notification
 from portal.results.models import Result
 from portal.results.services import (
+    _fetch_in_thread,
     next_poll_delay,
     result_apply_state,
     result_refresh,
@@ -14,6 +19,7 @@ from portal.results.services import (
     results_poll_due,
 )
 from portal.upstream.errors import UpstreamNotFound
+from portal.upstream.models import UpstreamCall
 from tests.factories import ResultFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,3 +120,68 @@ def test_refresh_raises_for_staff_and_records_the_error(partner, staff_user):
         result_refresh(result_id=result.pk, actor=staff_user)
     result.refresh_from_db()
     assert result.last_error_class == "UpstreamNotFound"
+
+
+def test_a_threaded_poll_cycle_logs_every_call_in_one_insert_and_its_threads_open_no_connection(partner):
+    results = [ResultFactory() for _ in range(12)]
+    partner.get_result_any(state="processing")
+    opened_in = []
+
+    def on_connect(sender, connection, **kwargs):
+        opened_in.append(threading.current_thread().name)
+
+    connection_created.connect(on_connect)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            report = results_poll_due(limit=20, concurrency=4)
+    finally:
+        connection_created.disconnect(on_connect)
+
+    assert report.polled == 12
+    assert [name for name in opened_in if name != threading.main_thread().name] == []
+    calls = UpstreamCall.objects.filter(operation="get_result")
+    assert sorted(calls.values_list("object_id", flat=True)) == sorted(str(r.upstream_id) for r in results)
+    assert UpstreamCall.objects.filter(operation="issue_token").count() == 1
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "upstream_upstreamcall"')]
+    assert len(inserts) == 1
+
+
+def test_the_call_log_of_a_batch_that_fails_half_way_is_still_written(partner, monkeypatch):
+    for _ in range(3):
+        ResultFactory()
+    partner.get_result_any(state="processing")
+    applied = []
+
+    def apply_then_fail(**kwargs):
+        applied.append(kwargs["result_id"])
+        if len(applied) == 2:
+            raise RuntimeError("a bug while storing the second result")
+        return result_apply_state(**kwargs)
+
+    monkeypatch.setattr("portal.results.services.result_apply_state", apply_then_fail)
+
+    with pytest.raises(RuntimeError):
+        results_poll_due(limit=10, concurrency=1)
+
+    assert UpstreamCall.objects.filter(operation="get_result").count() == 2
+
+
+@pytest.mark.parametrize("queries", [True, False])
+def test_a_pool_task_closes_the_connections_its_thread_opened_and_only_then(db, monkeypatch, queries):
+    # SQLite's in-memory test database ignores close(): watch the call instead.
+    closed_in = []
+    monkeypatch.setattr(connections, "close_all", lambda: closed_in.append(threading.current_thread().name))
+
+    class Client:
+        def get_result(self, upstream_id):
+            if queries:
+                connections["default"].ensure_connection()
+            return "answer"
+
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(_fetch_in_thread(Client(), 1)), name="poll_0")
+    thread.start()
+    thread.join(10)
+
+    assert answers == [("answer", None)]
+    assert closed_in == (["poll_0"] if queries else [])

@@ -177,3 +177,82 @@ def test_a_lock_holder_that_never_delivers_does_not_block_forever(mocked, clock)
     assert client.get_result(7).state == "ready"
 
     assert token.call_count == 1
+
+
+class SharedCacheReads:
+    """The shared cache, counting the reads of the token entry."""
+
+    def __init__(self) -> None:
+        self.token_reads = 0
+
+    def get(self, key, *args, **kwargs):
+        if key == TOKEN_KEY:
+            self.token_reads += 1
+        return cache.get(key, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(cache, name)
+
+
+def test_the_shared_cache_is_read_again_only_when_the_token_is_due_for_refresh(mocked, clock, settings):
+    settings.EVERLYWELL_TOKEN_REFRESH_MARGIN = 60
+    token = mocked.get(TOKEN_URL, json={"token": a_jwt(clock() + 600)})
+    mocked.get(RESULT_URL, json=READY)
+    shared = SharedCacheReads()
+    client = EverlywellClient(cache=shared, clock=clock, sleep=clock.sleep)
+
+    client.get_result(7)
+    reads_to_get_the_first_token = shared.token_reads
+    for _ in range(50):
+        client.get_result(7)
+    clock.advance(539)
+    client.get_result(7)
+
+    assert shared.token_reads == reads_to_get_the_first_token
+    assert token.call_count == 1
+
+    clock.advance(1)  # refresh time: the shared cache decides, and the token is renewed
+    client.get_result(7)
+    assert shared.token_reads > reads_to_get_the_first_token
+    assert token.call_count == 2
+
+
+def _answer_401_to(revoked: set[str]):
+    def answer(request):
+        if request.headers["Authorization"].removeprefix("Bearer ") in revoked:
+            return 401, {}, '{"error": "expired"}'
+        return 200, {}, '{"id": 7, "state": "ready"}'
+
+    return answer
+
+
+def test_a_401_to_the_token_this_process_holds_still_refreshes_it(upstream, mocked):
+    mocked.get(TOKEN_URL, json={"token": "first"})
+    mocked.get(TOKEN_URL, json={"token": "second"})
+    revoked = set()
+    mocked.add_callback("GET", RESULT_URL, callback=_answer_401_to(revoked))
+    upstream.get_result(7)  # with "first", which this process keeps...
+    revoked.add("first")  # ...and the partner then revokes
+
+    assert upstream.get_result(7).state == "ready"
+
+    sent = [c.request.headers["Authorization"] for c in mocked.calls if c.request.url == RESULT_URL]
+    assert sent == ["Bearer first", "Bearer first", "Bearer second"]
+    assert sum(1 for c in mocked.calls if c.request.url == TOKEN_URL) == 2
+    assert cache.get(TOKEN_KEY)["value"] == "second"
+
+
+def test_a_401_takes_the_token_another_process_already_stored_without_a_token_request(upstream, mocked, clock):
+    token = mocked.get(TOKEN_URL, json={"token": "first"})
+    revoked = set()
+    mocked.add_callback("GET", RESULT_URL, callback=_answer_401_to(revoked))
+    upstream.get_result(7)
+    revoked.add("first")
+    # Another process met the 401 first and stored a new token.
+    cache.set(TOKEN_KEY, {"value": "theirs", "expires_at": clock() + 600, "refresh_at": clock() + 500})
+
+    assert upstream.get_result(7).state == "ready"
+
+    sent = [c.request.headers["Authorization"] for c in mocked.calls if c.request.url == RESULT_URL]
+    assert sent[-2:] == ["Bearer first", "Bearer theirs"]
+    assert token.call_count == 1
