@@ -74,6 +74,7 @@ def result_apply_state(
     result = Result.objects.select_for_update().select_related("registration").get(pk=result_id)
     new_status = status_for(state, RESULT_STATES)
     move = Move(result.state, state[:64], result.status, new_status)
+    changed = move.changes_anything and not move.is_backwards
     result.last_polled_at = now
     result.poll_count += 1
     result.claimed_until = None
@@ -95,8 +96,29 @@ def result_apply_state(
         else now
         + next_poll_delay(poll_count=result.poll_count, registered_at=result.registration.registered_at, now=now)
     )
-    result.save()
+    if changed:
+        result.save()  # audited (django-auditlog), like every change of a result's state
+    else:
+        # Most polls: the lab says what it said before. Only the poll's bookkeeping
+        # (and the lab's latest payload) change, none of it audited: one UPDATE, without
+        # the audit log's read of the old row (a third of the poller's time per result).
+        result.updated_at = now
+        Result.objects.filter(pk=result.pk).update(
+            **{name: getattr(result, name) for name in POLL_BOOKKEEPING_FIELDS}, updated_at=now
+        )
     return result
+
+
+# What a poll writes when the state does not change.
+POLL_BOOKKEEPING_FIELDS = (
+    "last_polled_at",
+    "poll_count",
+    "claimed_until",
+    "last_error_class",
+    "last_error",
+    "raw_payload",
+    "next_poll_at",
+)
 
 
 def result_record_error(*, result_id: int, exc: UpstreamError, now: datetime | None = None) -> None:

@@ -192,8 +192,19 @@ def test_a_poll_that_changes_nothing_writes_no_entry():
     result_apply_state(result_id=result.pk, state="processing", raw={"id": result.upstream_id, "state": "processing"})
 
     result.refresh_from_db()
-    assert result.poll_count == 2
-    assert len(entries(result)) == before + 1  # the first poll stored the raw payload; the second nothing
+    assert result.poll_count == 2 and result.raw_payload["state"] == "processing"
+    # The lab's raw answer is kept on the result, not copied into the audit trail.
+    assert len(entries(result)) == before
+
+
+def test_a_poll_that_changes_the_state_writes_one_entry_with_the_state_only():
+    result = ResultFactory(state="processing", status="in_progress")
+    before = len(entries(result))
+
+    result_apply_state(result_id=result.pk, state="ready", raw={"id": result.upstream_id, "state": "ready"})
+
+    (entry,) = entries(result)[before:]
+    assert set(entry.changes_dict) == {"state", "status", "ready_at"}
 
 
 def test_addresses_created_in_bulk_get_their_create_entry_after_commit(django_capture_on_commit_callbacks):

@@ -66,7 +66,7 @@ def test_production_defaults_point_at_the_partner_over_https():
 def _pg_options(extra: dict[str, str]) -> str:
     env = {**PRODUCTION_ENV, "DATABASE_URL": "postgres://portal@db.example:5432/portal", **extra}
     code = (
-        "from django.conf import settings as s; print(repr(s.DATABASES['default'].get('OPTIONS', {}).get('options')))"  # noqa: E501
+        "from django.conf import settings as s; print(repr(s.DATABASES['default'].get('OPTIONS', {}).get('options')))"
     )
     result = _manage("shell", "-c", code, env=env)
     assert result.returncode == 0, result.stderr

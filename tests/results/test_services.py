@@ -185,3 +185,15 @@ def test_a_pool_task_closes_the_connections_its_thread_opened_and_only_then(db, 
 
     assert answers == [("answer", None)]
     assert closed_in == (["poll_0"] if queries else [])
+
+
+def test_a_poll_that_changes_nothing_is_one_update_of_the_bookkeeping(django_assert_num_queries):
+    result = ResultFactory(state="processing", status=Status.IN_PROGRESS, last_error_class="UpstreamUnavailable")
+    before = Result.objects.get(pk=result.pk)
+    # savepoint, the row locked, one UPDATE, release (no audit read of the old row)
+    with django_assert_num_queries(4):
+        result_apply_state(result_id=result.pk, state="processing", raw={"id": 1, "state": "processing"})
+    after = Result.objects.get(pk=result.pk)
+    assert (after.state, after.status, after.poll_count) == ("processing", Status.IN_PROGRESS, 1)
+    assert after.raw_payload == {"id": 1, "state": "processing"} and after.last_error_class == ""
+    assert after.next_poll_at > timezone.now() and after.updated_at > before.updated_at
