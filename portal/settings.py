@@ -141,7 +141,12 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     # the default random_page_cost (4, for spinning disks) chose a scan of every kit over
     # 10,000 index lookups (3x slower on SSD storage). Empty it behind a pooler that
     # refuses startup options, and set these on the server (ALTER DATABASE ... SET).
-    pg_options = env.str("DATABASE_PG_OPTIONS", default="-c jit=off -c random_page_cost=1.1").strip()
+    # cursor_tuple_fraction: the server-side cursors (`.iterator()`) are the exports and
+    # batch jobs, which read every row; planned for the first 10% (the default), the
+    # CSV export of one day took 220 ms instead of 60 ms.
+    pg_options = env.str(
+        "DATABASE_PG_OPTIONS", default="-c jit=off -c random_page_cost=1.1 -c cursor_tuple_fraction=1"
+    ).strip()
     if pg_options:
         DATABASES["default"].setdefault("OPTIONS", {})
         existing = DATABASES["default"]["OPTIONS"].get("options", "")

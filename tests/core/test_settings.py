@@ -74,7 +74,7 @@ def _pg_options(extra: dict[str, str]) -> str:
 
 
 def test_postgresql_connections_turn_jit_off_and_price_random_reads_for_ssd():
-    assert _pg_options({}) == "'-c jit=off -c random_page_cost=1.1'"
+    assert _pg_options({}) == "'-c jit=off -c random_page_cost=1.1 -c cursor_tuple_fraction=1'"
     assert _pg_options({"DATABASE_PG_OPTIONS": ""}) == "None"  # behind a pooler that refuses them
 
 
@@ -84,5 +84,6 @@ def test_the_planner_settings_reach_the_database_session(db):
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL settings")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('jit'), current_setting('random_page_cost')")
-        assert cursor.fetchone() == ("off", "1.1")
+        names = ("jit", "random_page_cost", "cursor_tuple_fraction")
+        cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in names))
+        assert cursor.fetchone() == ("off", "1.1", "1")
