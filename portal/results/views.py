@@ -37,7 +37,8 @@ def _filtered(request) -> tuple[ResultFilter, QuerySet[Result]]:
 @permission_required("results.view_result", raise_exception=True)
 def result_list(request):
     result_filter, queryset = _filtered(request)
-    page = FastPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    searching = bool(request.GET.get("q", "").strip())
+    page = FastPaginator(queryset, PAGE_SIZE, count_with_page=searching).get_page(request.GET.get("page"))
     phi_access_record(request=request, action="list", model=Result, ids=page.object_list)
     query = request.GET.copy()
     query.pop("page", None)

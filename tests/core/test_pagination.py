@@ -63,3 +63,39 @@ def test_there_is_no_estimate_off_postgresql():
         pytest.skip("PostgreSQL has one")
     ResultFactory()
     assert pagination.table_row_estimate(Result) is None
+
+
+@pytest.mark.parametrize("number", [1, 2, 3])
+def test_a_search_reads_its_count_with_the_page_and_gets_the_same_page(number, django_assert_num_queries):
+    for _ in range(5):
+        ResultFactory()
+    queryset = selectors.results_list().filter(status="pending")
+    expected = [r.pk for r in queryset[(number - 1) * 2 : number * 2]]
+    paginator = FastPaginator(queryset, 2, count_with_page=True)
+    with django_assert_num_queries(2):  # ids with the count, then the rows
+        page = paginator.get_page(number)
+    assert [r.pk for r in page.object_list] == expected
+    assert paginator.count == 5 and paginator.num_pages == 3
+
+
+def test_a_search_page_past_the_end_shows_the_last_page_and_no_match_is_an_empty_first_page():
+    for _ in range(3):
+        ResultFactory()
+    queryset = selectors.results_list().filter(status="pending")
+    last = FastPaginator(queryset, 2, count_with_page=True).get_page(9)
+    assert last.number == 2 and len(last.object_list) == 1
+    empty = FastPaginator(queryset.filter(status="ready"), 2, count_with_page=True).get_page("x")
+    assert empty.number == 1 and list(empty.object_list) == [] and empty.paginator.count == 0
+
+
+def test_the_admin_search_reads_page_two_with_its_count(admin_client_):
+    from tests.factories import PatientFactory, RegistrationFactory
+
+    patient = PatientFactory(last_name="Paged")
+    found = [ResultFactory(registration=RegistrationFactory(patient=patient)) for _ in range(51)]
+    ResultFactory()
+    url = reverse("admin:results_result_changelist")
+    response = admin_client_.get(url, {"q": "Paged", "p": 2})
+    changelist = response.context["cl"]
+    assert changelist.result_count == 51
+    assert [r.pk for r in changelist.result_list] == [found[0].pk]  # oldest last
