@@ -8,8 +8,10 @@ and changes two things:
 
 - **Count**: exact, except for an *unfiltered* list of a big table on PostgreSQL,
   where the planner's row estimate (`pg_class.reltuples`, kept fresh by autovacuum)
-  is used instead; `count_is_estimate` then says so and pages show "about".
-  Any filter or search gets an exact count.
+  is used instead; `count_is_estimate` then says so and pages show "about". One
+  query either way (the exact count is a branch of the same statement, run only
+  when the estimate is small), so a list runs the same queries at any size. Any
+  filter or search gets an exact count.
 - **Page**: the page's primary keys first (`SELECT id ... ORDER BY ... OFFSET n
   LIMIT 50`, an index-only scan when the ordering has an index), then its 50 rows
   with their joins and annotations by primary key. A deep page no longer drags
@@ -30,23 +32,25 @@ from django.db import connections
 from django.db.models import Count, Window
 from django.db.models.sql.where import WhereNode
 
-# Below this many rows (by the estimate) an exact count is cheap: use it.
-ESTIMATE_ABOVE = 100_000
+# Up to this many rows (by the estimate) an exact count is cheap: use it.
+ESTIMATE_ABOVE = 10_000
 
 
-def table_row_estimate(model, *, using: str = "default") -> int | None:
-    """The planner's estimate of the rows in `model`'s table (PostgreSQL), or None."""
+def table_row_count(model, *, using: str = "default") -> tuple[int, bool] | None:
+    """(rows, is_estimate) of `model`'s whole table on PostgreSQL, in one query: the
+    planner's estimate when above ESTIMATE_ABOVE, else the exact count. None elsewhere."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         return None
+    table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-            [connection.ops.quote_name(model._meta.db_table)],
-        )
+        # The subquery is an InitPlan, evaluated only if its CASE branch is taken.
+        # reltuples is -1 for a table never analysed: then the exact count.
+        exact = f"(SELECT COUNT(*) FROM {table})"  # noqa: S608 - the model's own table name, quoted
+        sql = "SELECT CASE WHEN reltuples > %s THEN reltuples::bigint ELSE {} END, reltuples > %s FROM pg_class WHERE oid = to_regclass(%s)"  # noqa: E501
+        cursor.execute(sql.format(exact), [ESTIMATE_ABOVE, ESTIMATE_ABOVE, table])
         row = cursor.fetchone()
-    # -1 (or 0) means "never analysed": no estimate.
-    return row[0] if row and row[0] and row[0] > 0 else None
+    return (int(row[0]), bool(row[1])) if row else None
 
 
 class FastPaginator(Paginator):
@@ -80,10 +84,11 @@ class FastPaginator(Paginator):
         if self.count_with_page and self._prefetch(self.page_hint):
             return self._prefetched_count
         if hasattr(queryset, "query") and not queryset.query.has_filters() and not queryset.query.is_sliced:
-            estimate = table_row_estimate(queryset.model, using=queryset.db)
-            if estimate is not None and estimate > ESTIMATE_ABOVE:
-                self.count_is_estimate = True
-                return estimate
+            # Unfiltered: every row of the table (the list's joins are to-one).
+            counted = table_row_count(queryset.model, using=queryset.db)
+            if counted is not None:
+                rows, self.count_is_estimate = counted
+                return rows
         return super().count
 
     def _prefetch(self, number: int) -> bool:

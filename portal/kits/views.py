@@ -212,7 +212,7 @@ def registration_export(request):
         "registered_at",
         "created_at",
         "last_error",
-    ).iterator(chunk_size=2000)
+    ).iterator(chunk_size=1000)
 
     def lines():
         for row in rows:

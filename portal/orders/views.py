@@ -121,7 +121,7 @@ def order_export(request):
         "created_by__username",
         "last_synced_at",
         "last_error",
-    ).iterator(chunk_size=2000)
+    ).iterator(chunk_size=1000)
 
     def lines():
         for pk, lab_id, amount, state, status, submission, kits, created, by, synced, error in rows:

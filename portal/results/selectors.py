@@ -86,7 +86,7 @@ def results_export_rows(*, queryset: QuerySet[Result]):
         "registration__patient__first_name",
         "registration__patient__email",
         "notification_status",
-    ).iterator(chunk_size=2000)
+    ).iterator(chunk_size=1000)
     tz = timezone.get_current_timezone()
     for kit_id, upstream_id, state, status, ready_at, last, first, email, notification in rows:
         yield (
