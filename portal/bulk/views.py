@@ -8,7 +8,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,6 +23,7 @@ from portal.bulk.models import BulkRow, BulkUpload
 from portal.bulk.services import BulkUploadError, bulk_upload_cancel, bulk_upload_confirm, bulk_upload_create
 from portal.bulk.validation import ROW
 from portal.core.exports import csv_response
+from portal.core.pagination import FastPaginator
 from portal.patients.models import Patient
 
 VIEW = "bulk.view_bulkupload"
@@ -98,7 +98,7 @@ def detail(request, pk: int):
     tabs = CONFIRMED_TABS if confirmed else TABS
     default = "all" if confirmed or not (upload_.invalid_count or upload_.duplicate_count) else "problems"
     show = request.GET.get("show") if request.GET.get("show") in dict(tabs) else default
-    page = Paginator(selectors.bulk_rows(upload=upload_, show=show), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = FastPaginator(selectors.bulk_rows(upload=upload_, show=show), PAGE_SIZE).get_page(request.GET.get("page"))
     shown = list(page.object_list)
     # The rows are patient data as typed, and matched rows name a stored patient.
     phi_access_record(request=request, action="list", model=BulkRow, ids=shown)

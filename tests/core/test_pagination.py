@@ -103,3 +103,26 @@ def test_the_admin_search_reads_page_two_with_its_count(admin_client_):
     changelist = response.context["cl"]
     assert changelist.result_count == 51
     assert [r.pk for r in changelist.result_list] == [found[0].pk]  # oldest last
+
+
+def test_a_big_filtered_list_is_counted_up_to_a_floor_and_still_pages_on(monkeypatch, staff_client):
+    monkeypatch.setattr(pagination, "COUNT_UP_TO", 3)
+    for _ in range(5):
+        ResultFactory()
+    queryset = Result.objects.filter(status="pending").order_by("-id")
+
+    first = FastPaginator(queryset, 2).get_page(1)
+    assert first.paginator.count_is_lower_bound and first.paginator.count_shown == 3 and first.has_next()
+    assert first.paginator.count_prefix == "more than " and first.paginator.num_pages_shown == 2
+
+    second = FastPaginator(queryset, 2).get_page(2)  # counted far enough to show page 2 and a next one
+    assert second.has_next() and len(second.object_list) == 2
+
+    last = FastPaginator(queryset, 2).get_page(3)  # the end is in reach: exact
+    assert not last.paginator.count_is_lower_bound and last.paginator.count == 5 and not last.has_next()
+
+    for _ in range(46):  # 51 pending: one more than the first page of 50
+        ResultFactory()
+    content = staff_client.get(reverse("results:list"), {"status": "pending"}).content.decode()
+    assert "Showing 1–50 of more than 50." in content and "Page 1 of more than 1<" in content
+    assert ">Next<" in content and ">Last<" not in content
