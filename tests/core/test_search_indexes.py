@@ -18,10 +18,13 @@ pytestmark = [
 
 
 def _plan(queryset) -> str:
-    sql, params = queryset.query.sql_with_params()
+    sql, params = queryset.order_by().query.sql_with_params()
     with connection.cursor() as cursor:
         # Tables of a test are tiny: make the planner show whether an index *can* serve.
         cursor.execute("SET LOCAL enable_seqscan = off")
+        # Nor walk another index in the list's order, filtering every row: only an index
+        # whose expression matches the condition can serve a bitmap scan.
+        cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute(f"EXPLAIN {sql}", params)
         return "\n".join(row[0] for row in cursor.fetchall())
 
