@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+# The client's operations (the first argument of each `tracked(...)` in client.py).
+OPERATIONS = ("issue_token", "create_order", "get_order", "register_kit", "get_result")
+
 
 class UpstreamCall(models.Model):
     """One call to the partner's API, as the client saw it.
