@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 
 from portal.core.models import StateChange
 from portal.core.pagination import FastPaginator
+from portal.core.states import Status, Submission
 
 # An action runs its service once per row, in the request: it refuses larger
 # selections instead of keeping the admin waiting on the lab for minutes.
@@ -132,6 +133,20 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class NewStatusFilter(admin.SimpleListFilter):
+    """The portal's statuses as fixed choices (the stock filter lists the values found
+    with a DISTINCT over every state change)."""
+
+    title = "new status"
+    parameter_name = "new_status"
+
+    def lookups(self, request, model_admin):
+        return list(dict([*Status.choices, *Submission.choices]).items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(new_status=self.value()) if self.value() else queryset
+
+
 @admin.register(StateChange)
 class StateChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The timeline of every order, kit registration and result: read-only."""
@@ -148,7 +163,7 @@ class StateChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "note",
     )
     # A fixed-choice date filter, not date_hierarchy (a DISTINCT over every row).
-    list_filter = ("source", "content_type", "new_status", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("source", "content_type", NewStatusFilter, ("created_at", admin.DateFieldListFilter))
     search_fields = ("object_id__exact", "old_state", "new_state", "note", "actor__username")
     list_select_related = ("content_type", "actor")
     show_full_result_count = False
