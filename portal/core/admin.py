@@ -12,7 +12,6 @@ from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR
 from django.core.serializers.json import DjangoJSONEncoder
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
 from portal.core.models import StateChange
@@ -57,9 +56,9 @@ class BigTableAdminMixin:
             page_hint=request.GET.get(PAGE_VAR),
         )
 
-    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
     def action_checkbox(self, obj):
-        # The same HTML as ModelAdmin.action_checkbox (checked by tests/test_admin.py).
+        # The same HTML as ModelAdmin.action_checkbox (checked by tests/test_admin.py);
+        # the column's header is Django's own, chosen by this method's name.
         label = format_html(gettext("Select this object for an action - {}"), str(obj))
         return format_html(
             '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',

@@ -62,6 +62,7 @@ def table_row_count(model, *, using: str = "default") -> tuple[int, bool] | None
 
 class FastPaginator(Paginator):
     count_is_estimate = False
+    count_is_lower_bound = False
 
     def __init__(
         self,
@@ -79,8 +80,6 @@ class FastPaginator(Paginator):
         self.count_with_page = count_with_page and hasattr(object_list, "values_list")
         self.page_hint = _page_number(page_hint)
         self._prefetched: tuple[int, list] | None = None
-
-    count_is_lower_bound = False
 
     @property
     def count_prefix(self) -> str:

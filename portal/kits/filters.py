@@ -7,7 +7,7 @@ from django import forms
 
 from portal.core.states import Submission
 from portal.kits.models import KitRegistration
-from portal.patients.selectors import MIN_CONTAINS
+from portal.kits.selectors import kit_id_match_q
 
 SELECT = forms.Select(attrs={"class": "form-select"})
 
@@ -30,11 +30,4 @@ class RegistrationFilter(django_filters.FilterSet):
 
     def filter_kit_id(self, queryset, name, value):
         value = value.strip()
-        if not value:
-            return queryset
-        # One or two characters: the whole kit id (a trigram index serves 3 or more).
-        return (
-            queryset.filter(kit_id__icontains=value)
-            if len(value) >= MIN_CONTAINS
-            else queryset.filter(kit_id__iexact=value)
-        )
+        return queryset.filter(kit_id_match_q(value)) if value else queryset

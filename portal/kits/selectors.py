@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from portal.kits.models import KitRegistration
@@ -11,6 +11,14 @@ from portal.kits.models import KitRegistration
 def registration_list() -> QuerySet[KitRegistration]:
     """Registrations for the list page and its CSV export, newest first."""
     return KitRegistration.objects.select_related("order", "patient", "result", "created_by")
+
+
+def kit_id_match_q(value: str) -> Q:
+    """Kit ids containing `value`, any case; one or two characters must be the whole
+    kit id (a trigram index serves 3 or more, see patients.selectors.MIN_CONTAINS)."""
+    from portal.patients.selectors import MIN_CONTAINS
+
+    return Q(kit_id__icontains=value) if len(value) >= MIN_CONTAINS else Q(kit_id__iexact=value)
 
 
 def registration_count(*, per: str) -> Coalesce:

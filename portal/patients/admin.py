@@ -3,11 +3,11 @@ from django.contrib import admin
 
 from portal.audit.mixins import PhiAccessAdminMixin
 from portal.core.admin import BigTableAdminMixin
-from portal.patients import validators
+from portal.patients.forms import AddressCleaning, PatientCleaning
 from portal.patients.models import Address, Patient
 
 
-class PatientAdminForm(forms.ModelForm):
+class PatientAdminForm(PatientCleaning, forms.ModelForm):
     """The same normalisation as the staff form: "(617) 555-0123" is stored as ten digits."""
 
     # Longer than the stored ten digits, so a number typed with punctuation reaches clean_phone.
@@ -17,45 +17,13 @@ class PatientAdminForm(forms.ModelForm):
         model = Patient
         fields = ("first_name", "last_name", "email", "date_of_birth", "phone", "gender")
 
-    def clean_first_name(self):
-        return validators.clean_name(self.cleaned_data["first_name"], field="First name")
 
-    def clean_last_name(self):
-        return validators.clean_name(self.cleaned_data["last_name"], field="Last name")
-
-    def clean_email(self):
-        return validators.normalize_email(self.cleaned_data["email"])
-
-    def clean_phone(self):
-        return validators.normalize_phone(self.cleaned_data["phone"])
-
-    def clean_date_of_birth(self):
-        return validators.validate_date_of_birth(self.cleaned_data["date_of_birth"])
-
-
-class AddressAdminForm(forms.ModelForm):
+class AddressAdminForm(AddressCleaning, forms.ModelForm):
     """The same checks as the staff form: no invisible control characters (NUL, bidi overrides)."""
 
     class Meta:
         model = Address
         fields = ("patient", "street1", "street2", "city", "state", "zipcode", "position")
-
-    def clean_street1(self):
-        return validators.clean_text(self.cleaned_data["street1"], field="Street address", max_length=255)
-
-    def clean_street2(self):
-        return validators.clean_text(
-            self.cleaned_data["street2"], field="Apartment, suite, etc.", max_length=255, required=False
-        )
-
-    def clean_city(self):
-        return validators.clean_text(self.cleaned_data["city"], field="City", max_length=100)
-
-    def clean_zipcode(self):
-        return validators.normalize_zip(self.cleaned_data["zipcode"])
-
-    def clean_state(self):
-        return validators.normalize_state(self.cleaned_data["state"])
 
 
 class AddressInline(admin.StackedInline):

@@ -41,7 +41,54 @@ def _helper(layout: Layout) -> FormHelper:
     return helper
 
 
-class PatientForm(forms.Form):
+class PatientCleaning:
+    """The checks and normalisation of a patient's fields, for the staff form and the
+    admin's: "(617) 555-0123" is stored as ten digits, names without control characters."""
+
+    def clean_first_name(self):
+        return validators.clean_name(self.cleaned_data["first_name"], field="First name")
+
+    def clean_last_name(self):
+        return validators.clean_name(self.cleaned_data["last_name"], field="Last name")
+
+    def clean_email(self):
+        try:
+            return validators.normalize_email(self.cleaned_data["email"])
+        except ValidationError as exc:
+            if exc.code == "invalid":
+                raise ValidationError("Enter a valid email address, e.g. jane@example.com.", code="invalid") from exc
+            raise
+
+    def clean_date_of_birth(self):
+        return validators.validate_date_of_birth(self.cleaned_data["date_of_birth"])
+
+    def clean_phone(self):
+        return validators.normalize_phone(self.cleaned_data["phone"])
+
+
+class AddressCleaning:
+    """The checks of an address's fields (no invisible control characters such as NUL
+    or bidi overrides), for the staff form and the admin's."""
+
+    def clean_street1(self):
+        return validators.clean_text(self.cleaned_data["street1"], field="Street address", max_length=255)
+
+    def clean_street2(self):
+        return validators.clean_text(
+            self.cleaned_data["street2"], field="Apartment, suite, etc.", max_length=255, required=False
+        )
+
+    def clean_city(self):
+        return validators.clean_text(self.cleaned_data["city"], field="City", max_length=100)
+
+    def clean_state(self):
+        return validators.normalize_state(self.cleaned_data["state"])
+
+    def clean_zipcode(self):
+        return validators.normalize_zip(self.cleaned_data["zipcode"])
+
+
+class PatientForm(PatientCleaning, forms.Form):
     """A new patient's details."""
 
     first_name = TextField(label="First name", max_length=100, attrs={"autocomplete": "off"})
@@ -86,31 +133,11 @@ class PatientForm(forms.Form):
             )
         )
 
-    def clean_first_name(self):
-        return validators.clean_name(self.cleaned_data["first_name"], field="First name")
-
-    def clean_last_name(self):
-        return validators.clean_name(self.cleaned_data["last_name"], field="Last name")
-
-    def clean_email(self):
-        try:
-            return validators.normalize_email(self.cleaned_data["email"])
-        except ValidationError as exc:
-            if exc.code == "invalid":
-                raise ValidationError("Enter a valid email address, e.g. jane@example.com.", code="invalid") from exc
-            raise
-
-    def clean_date_of_birth(self):
-        return validators.validate_date_of_birth(self.cleaned_data["date_of_birth"])
-
-    def clean_phone(self):
-        return validators.normalize_phone(self.cleaned_data["phone"])
-
     def patient_data(self) -> PatientData:
         return PatientData(**{name: self.cleaned_data[name] for name in PATIENT_FIELDS})
 
 
-class AddressForm(forms.Form):
+class AddressForm(AddressCleaning, forms.Form):
     street1 = TextField(label="Street address", max_length=255)
     street2 = TextField(label="Apartment, suite, etc. (optional)", max_length=255, required=False)
     city = TextField(label="City", max_length=100)
@@ -139,23 +166,6 @@ class AddressForm(forms.Form):
                 ),
             )
         )
-
-    def clean_street1(self):
-        return validators.clean_text(self.cleaned_data["street1"], field="Street address", max_length=255)
-
-    def clean_street2(self):
-        return validators.clean_text(
-            self.cleaned_data["street2"], field="Apartment, suite, etc.", max_length=255, required=False
-        )
-
-    def clean_city(self):
-        return validators.clean_text(self.cleaned_data["city"], field="City", max_length=100)
-
-    def clean_state(self):
-        return validators.normalize_state(self.cleaned_data["state"])
-
-    def clean_zipcode(self):
-        return validators.normalize_zip(self.cleaned_data["zipcode"])
 
 
 class BaseAddressFormSet(forms.BaseFormSet):

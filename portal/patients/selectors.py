@@ -23,16 +23,11 @@ def patient_list() -> QuerySet[Patient]:
 MIN_CONTAINS = 3
 
 
-def patient_match_q(word: str, prefix: str = "") -> Q:
-    """The condition "this patient matches `word`" (see `patient_search`); `prefix`
-    reaches the patient through a relation, e.g. "patient__"."""
+def patient_match_q(word: str) -> Q:
+    """The condition "this patient matches `word`" (see `patient_search`)."""
     if len(word) < MIN_CONTAINS:
-        return Q(**{f"{prefix}first_name__iexact": word}) | Q(**{f"{prefix}last_name__iexact": word})
-    return (
-        Q(**{f"{prefix}first_name__icontains": word})
-        | Q(**{f"{prefix}last_name__icontains": word})
-        | Q(**{f"{prefix}email__icontains": word})
-    )
+        return Q(first_name__iexact=word) | Q(last_name__iexact=word)
+    return Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
 
 
 def patient_search(queryset: QuerySet[Patient], text: str) -> QuerySet[Patient]:

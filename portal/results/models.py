@@ -9,6 +9,11 @@ from portal.core.models import TimeStampedModel
 from portal.core.states import FINAL, Status
 
 
+def overdue_cutoff(now=None):
+    """Kits registered before this and still not final are overdue."""
+    return (now or timezone.now()) - timedelta(days=settings.RESULT_OVERDUE_AFTER)
+
+
 class ResultQuerySet(models.QuerySet):
     def not_final(self):
         return self.exclude(status__in=FINAL)
@@ -66,6 +71,4 @@ class Result(TimeStampedModel):
         """Still waiting for the lab RESULT_OVERDUE_AFTER days after the kit was
         registered (the same rule as `results_overdue_q`, which filters by it)."""
         registered_at = self.registration.registered_at
-        if self.is_final or registered_at is None:
-            return False
-        return registered_at < timezone.now() - timedelta(days=settings.RESULT_OVERDUE_AFTER)
+        return not self.is_final and registered_at is not None and registered_at < overdue_cutoff()

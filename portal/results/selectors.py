@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from portal.core.states import FINAL, Status, timeline
 from portal.notifications.models import Notification
-from portal.results.models import Result
+from portal.results.models import Result, overdue_cutoff
 
 
 def results_overdue_q(*, now: datetime | None = None) -> Q:
@@ -22,9 +21,7 @@ def results_overdue_q(*, now: datetime | None = None) -> Q:
     days after the kit was registered. "Pending" here means any status that is not
     final yet (pending, in progress, unknown): a sample stuck in processing is as late
     as one never received."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(days=settings.RESULT_OVERDUE_AFTER)
-    return ~Q(status__in=FINAL) & Q(registration__registered_at__lt=cutoff)
+    return ~Q(status__in=FINAL) & Q(registration__registered_at__lt=overdue_cutoff(now))
 
 
 def results_search(queryset: QuerySet[Result], text: str, *, max_terms: int = 5) -> QuerySet[Result]:
@@ -43,13 +40,13 @@ def results_search(queryset: QuerySet[Result], text: str, *, max_terms: int = 5)
 
 def _registrations_matching(term: str) -> QuerySet:
     from portal.kits.models import KitRegistration
+    from portal.kits.selectors import kit_id_match_q
     from portal.patients.models import Patient
-    from portal.patients.selectors import MIN_CONTAINS, patient_search
+    from portal.patients.selectors import patient_match_q
 
-    patients = patient_search(Patient.objects.all(), term).order_by().values("id")
+    patients = Patient.objects.filter(patient_match_q(term)).order_by().values("id")
     by_patient = KitRegistration.objects.filter(patient_id__in=patients).order_by().values("id")
-    kit_match = {"kit_id__icontains" if len(term) >= MIN_CONTAINS else "kit_id__iexact": term}
-    others = [KitRegistration.objects.filter(**kit_match).order_by().values("id")]
+    others = [KitRegistration.objects.filter(kit_id_match_q(term)).order_by().values("id")]
     if term.isdigit() and len(term) < 19:
         others.append(Result.objects.filter(upstream_id=int(term)).order_by().values("registration_id"))
     return by_patient.union(*others)
@@ -59,7 +56,7 @@ def _latest_notification(field: str) -> Subquery:
     return Subquery(Notification.objects.filter(result=OuterRef("pk")).order_by("-created_at", "-id").values(field)[:1])
 
 
-def results_list(*, now: datetime | None = None) -> QuerySet[Result]:
+def results_list() -> QuerySet[Result]:
     """All results, newest first, with the patient and kit joined and the status of
     the latest email to the patient (`notification_status`, None when no email was
     created). `Result.is_overdue` reads the joined kit, so it costs no query and, unlike
@@ -115,9 +112,9 @@ RESULTS_EXPORT_HEADER = (
 )
 
 
-def result_for_detail(*, now: datetime | None = None) -> QuerySet[Result]:
+def result_for_detail() -> QuerySet[Result]:
     """`results_list()` with the order joined too, for the detail page."""
-    return results_list(now=now).select_related("registration__order")
+    return results_list().select_related("registration__order")
 
 
 def result_notifications(*, result: Result) -> QuerySet[Notification]:
@@ -158,7 +155,7 @@ def results_recently_ready(*, days: int = 7, limit: int = 10, now: datetime | No
 def results_for_attention(*, limit: int, now: datetime | None = None) -> QuerySet[Result]:
     """Results staff should look at: an upstream state we do not know, or overdue."""
     return (
-        results_list(now=now)
+        results_list()
         .filter(Q(status=Status.UNKNOWN) | results_overdue_q(now=now))
         .order_by("-updated_at", "-id")[:limit]
     )
